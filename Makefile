@@ -1,0 +1,43 @@
+# Two commands set up a fresh machine by themselves: `make demo` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+TORCH   ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?= -n 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv test test-fast demo reproduce-table1 table speed sweep-demo assets clean lint
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -m "not slow"
+
+demo: $(STAMP)
+	$(BIN)/python -m benchmarks.demo
+
+reproduce-table1: $(STAMP)
+	$(BIN)/python -m benchmarks.run experiment=table1 --multirun
+
+table: $(STAMP)
+	$(BIN)/python -m benchmarks.table results/demo
+
+speed: $(STAMP)
+	$(BIN)/python -m benchmarks.speed
+
+lint: $(STAMP)
+	$(BIN)/ruff check attribution benchmarks scripts tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache outputs multirun

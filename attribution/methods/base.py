@@ -1,0 +1,98 @@
+"""Base class of every attribution method: shared options, input checks, the result record."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import torch
+
+from ..engine.gradients import GradientEvaluator
+from ..engine.integrate import completeness_error
+from ..engine.normalize import BASELINES, Normalizer, resolve_baseline
+from ..errors import ConfigError, check
+from ..registry import Registry
+
+METHODS = Registry("method")
+register_method = METHODS.register
+
+
+@dataclass
+class Attribution:
+    """What a method returns: attributions [B,C,H,W] plus, for path methods, f at the path's two ends.
+
+    ``completeness`` is |sum(attr) - (f_end - f_start)| / |f_end - f_start| per image (None for non-path methods).
+    """
+
+    attr: torch.Tensor
+    f_start: Optional[torch.Tensor] = None
+    f_end: Optional[torch.Tensor] = None
+    extras: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def completeness(self) -> Optional[torch.Tensor]:
+        if self.f_start is None or self.f_end is None:
+            return None
+        return completeness_error(self.attr, self.f_end, self.f_start)
+
+
+class AttributionMethod:
+    """Shared options (DESIGN.md): ``n_steps``, ``baseline`` ("black" | "mean" | "blur" | tensor),
+    ``objective`` ("prob" | "logit"), ``max_batch`` (rows per forward/backward chunk), ``mean``/``std``
+    (the classifier's input normalisation; omitted = identity), ``autocast`` (False | "bf16" | "fp16").
+
+    Call as ``method(model, x, target)`` -> [B,C,H,W] float32 on x.device, or ``method.attribute(...)``
+    for the full :class:`Attribution` record.
+    """
+
+    name: str = "?"
+    is_path: bool = True  # whether completeness is defined (sum attr = f(end) - f(start))
+
+    def __init__(self, n_steps: int = 200, baseline="black", objective: str = "prob",
+                 max_batch: Optional[int] = None, mean=None, std=None, autocast=False):
+        check(isinstance(n_steps, int) and not isinstance(n_steps, bool) and n_steps >= 2, "n_steps", n_steps,
+              "an integer >= 2")
+        if not isinstance(baseline, torch.Tensor):
+            check(baseline in BASELINES + ("zero",), "baseline", baseline,
+                  f"choose one of {list(BASELINES)} or pass a tensor")
+        self.n_steps = n_steps
+        self.baseline = baseline
+        self.norm = Normalizer(mean, std)
+        self.evaluator = GradientEvaluator(objective, max_batch, autocast)
+        self.objective = objective
+
+    # -- public ---------------------------------------------------------------------------------------
+    def __call__(self, model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.attribute(model, x, target).attr
+
+    def attribute(self, model, x: torch.Tensor, target: torch.Tensor) -> Attribution:
+        x, target = self._check_inputs(x, target)
+        out = self._attribute(model, x, target)
+        out.attr = out.attr.float()
+        return out
+
+    def cost(self, height: int = 256, width: int = 256) -> Dict[str, float]:
+        """Documented classifier passes per image: {"fb": forward+backward rows, "f": forward-only rows}."""
+        raise NotImplementedError
+
+    # -- helpers for subclasses --------------------------------------------------------------------------
+    def _attribute(self, model, x, target) -> Attribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def baseline_for(self, x: torch.Tensor) -> torch.Tensor:
+        return resolve_baseline(x, self.baseline, self.norm)
+
+    @staticmethod
+    def _check_inputs(x, target):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+            raise ConfigError(f"x must be a float tensor [B,C,H,W]; got "
+                              f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+        target = torch.as_tensor(target, device=x.device)
+        if target.dim() == 0:
+            target = target.expand(x.shape[0])
+        if target.shape != (x.shape[0],) or target.is_floating_point():
+            raise ConfigError(f"target must be an integer tensor [B] with B={x.shape[0]}; got "
+                              f"{target.dtype} {tuple(target.shape)}")
+        return x.float().detach(), target.long()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r}, n_steps={self.n_steps})"
