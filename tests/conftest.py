@@ -25,7 +25,7 @@ class SmoothNet(nn.Module):
         self.head = nn.Linear(8 * 4, classes)
         with torch.no_grad():
             for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
 
     def forward(self, x):
         h = torch.tanh(self.conv(x))
