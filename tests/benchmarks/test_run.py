@@ -100,6 +100,8 @@ def write_conf(root: Path, dataset: dict | None = None, model: dict | None = Non
         "model/tiny.yaml": {"_target_": "test_run.TinyClassifier", **(model or {})},
         "method/t_ig.yaml": {"name": "ig", "n_steps": 6, "baseline": "black"},
         "method/t_gi.yaml": {"name": "grad_input"},
+        # the config tree's default method, for a sweep's first composition, where the repo does not have it yet
+        "method/ig.yaml": {"name": "ig"},
         "metrics/t_basic.yaml": {"completeness": {}},
     }.items():
         p = conf / group
