@@ -1,0 +1,185 @@
+"""Statistics for the result tables: bootstrap intervals, paired comparisons, Wilcoxon and Holm.
+
+Everything here works on plain numpy arrays / pandas frames of per-image values and is deterministic given
+``seed``.
+
+- :func:`bootstrap_ci`: mean with a percentile bootstrap interval (Efron & Tibshirani 1993, ch. 13):
+  resample the n values with replacement ``n_boot`` times, take the mean of each resample, report the
+  ``alpha/2`` and ``1 - alpha/2`` quantiles of those means.
+- :func:`wilcoxon_p`: two-sided Wilcoxon signed-rank p-value of paired differences
+  (``scipy.stats.wilcoxon``, zero differences dropped as in Wilcoxon's original test; p = 1 when every
+  difference is zero).
+- :func:`holm`: Holm's (1979) step-down adjustment, p_(i)^adj = max_{j<=i} min(1, (m - j + 1) p_(j)).
+- :func:`paired_comparisons`: per (dataset, model, metric) the paired per-image differences
+  ``method - baseline`` on the image ids both have with status ok, their mean with a bootstrap interval, the
+  Wilcoxon p-value and the Holm-adjusted p-value (family = all comparisons in that (dataset, model, metric)
+  cell, i.e. across methods).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: resamples x n up to which the resampling counts are kept as a (cached) matrix; beyond, resample in chunks
+_CHUNK_ELEMS = 4_000_000
+
+
+@lru_cache(maxsize=16)
+def _counts(seed: int, n: int, n_boot: int) -> np.ndarray:
+    """[n_boot, n] multiplicities of each value in each resample (seeded by (seed, n)); cached because most cells
+    of a table share n, so a cell costs one matrix-vector product."""
+    rng = np.random.default_rng([int(seed), int(n)])
+    idx = rng.integers(0, n, size=(n_boot, n))
+    flat = (idx + np.arange(n_boot)[:, None] * n).ravel()
+    c = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    c.setflags(write=False)
+    return c
+
+
+def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05):
+    """Mean of ``values`` (NaNs dropped) and its percentile bootstrap ``1 - alpha`` interval.
+
+    Returns ``(mean, lo, hi, n)``; with no values ``(nan, nan, nan, 0)``, with one value the interval is that
+    value. The resampling is seeded by ``(seed, n)`` so a cell's interval does not depend on which other cells
+    were computed.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean = float(x.mean())
+    if n == 1 or n_boot <= 0 or np.all(x == x[0]):
+        return mean, mean, mean, n
+    if n * n_boot <= _CHUNK_ELEMS:
+        # einsum, not BLAS: multithreaded OpenBLAS matvec is ~50x slower on a busy 2-core machine
+        means = np.einsum("ij,j->i", _counts(seed, n, n_boot), x) / n
+    else:
+        rng = np.random.default_rng([int(seed), int(n)])
+        means = np.empty(n_boot)
+        step = max(1, _CHUNK_ELEMS // n)
+        for start in range(0, n_boot, step):
+            stop = min(n_boot, start + step)
+            idx = rng.integers(0, n, size=(stop - start, n))
+            means[start:stop] = x[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return mean, float(lo), float(hi), n
+
+
+def wilcoxon_p(diffs) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (NaNs dropped).
+
+    All-zero differences give 1.0 (no evidence of a shift); no differences give NaN.
+    """
+    from scipy import stats
+
+    d = np.asarray(diffs, dtype=np.float64).ravel()
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan")
+    if np.all(d == 0):
+        return 1.0
+    try:
+        res = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+    except ValueError:
+        return float("nan")
+    p = float(res.pvalue)
+    return p if np.isfinite(p) else float("nan")
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values, in the input order. NaNs stay NaN and do not count in m."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(p[ok], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def paired_values(df: pd.DataFrame, column: str, a: str, b: str, unit: str = "variant",
+                  id_col: str = "image_id") -> pd.DataFrame:
+    """Values of ``column`` for units ``a`` and ``b`` on their common ids (status ok, finite values).
+
+    ``df`` holds the rows of one (dataset, model). Returns a frame with columns ``id, a, b`` sorted by id.
+    """
+    def side(name):
+        s = df[(df[unit] == name)]
+        if "status" in s.columns:
+            s = s[s["status"] == "ok"]
+        s = s[[id_col, column]].dropna()
+        s = s[np.isfinite(s[column].astype(float))]
+        return s.drop_duplicates(id_col, keep="last").set_index(id_col)[column].astype(float)
+
+    va, vb = side(a), side(b)
+    j = pd.concat({"a": va, "b": vb}, axis=1, join="inner").sort_index()
+    return j.reset_index().rename(columns={id_col: "id"})
+
+
+def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: Optional[str] = None,
+                       new_method: Optional[str] = None, unit: str = "variant", n_boot: int = 2000,
+                       seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Paired per-image comparisons, Holm-corrected across methods.
+
+    ``metrics``: iterable of ``(label, column, direction)`` with direction ``"max"`` (higher is better) or
+    ``"min"``. Exactly one of:
+
+    - ``baseline``: every other unit vs ``baseline`` (difference = unit - baseline);
+    - ``new_method``: ``new_method`` vs every other unit (difference = new_method - other).
+
+    Family for Holm: the comparisons of one (dataset, model, metric). Columns of the result: dataset, model,
+    metric (label), column, direction, method, baseline, n_pairs, mean_method, mean_baseline, diff, diff_lo,
+    diff_hi, p_wilcoxon, p_holm, verdict ("better" | "worse" | "n.s." relative to the baseline, judged with the
+    direction at level ``alpha`` on the Holm-adjusted p-value), win_rate (share of pairs where the method is
+    strictly better).
+    """
+    if (baseline is None) == (new_method is None):
+        raise ValueError("give exactly one of baseline= or new_method=")
+    rows = []
+    metrics = list(metrics)
+    for (dataset, model), g in df.groupby(["dataset", "model"], sort=False):
+        units = list(dict.fromkeys(g[unit]))
+        anchor = baseline if baseline is not None else new_method
+        if anchor not in units:
+            continue
+        others = [u for u in units if u != anchor]
+        pairs = [(u, anchor) for u in others] if baseline is not None else [(anchor, u) for u in others]
+        for label, column, direction in metrics:
+            if column not in g.columns:
+                continue
+            fam = []
+            for m, b in pairs:
+                pv = paired_values(g, column, m, b, unit=unit)
+                d = (pv["a"] - pv["b"]).to_numpy()
+                mean, lo, hi, n = bootstrap_ci(d, n_boot=n_boot, seed=seed, alpha=alpha)
+                sign = 1.0 if direction == "max" else -1.0
+                fam.append(dict(
+                    dataset=dataset, model=model, metric=label, column=column, direction=direction,
+                    method=m, baseline=b, n_pairs=n,
+                    mean_method=float(pv["a"].mean()) if n else float("nan"),
+                    mean_baseline=float(pv["b"].mean()) if n else float("nan"),
+                    diff=mean, diff_lo=lo, diff_hi=hi, p_wilcoxon=wilcoxon_p(d),
+                    win_rate=float(np.mean(sign * d > 0)) if n else float("nan"),
+                ))
+            adj = holm([r["p_wilcoxon"] for r in fam])
+            for r, p in zip(fam, adj):
+                r["p_holm"] = float(p)
+                good = (r["diff"] > 0) if direction == "max" else (r["diff"] < 0)
+                if np.isfinite(p) and p < alpha and r["diff"] != 0:
+                    r["verdict"] = "better" if good else "worse"
+                else:
+                    r["verdict"] = "n.s."
+            rows.extend(fam)
+    cols = ["dataset", "model", "metric", "column", "direction", "method", "baseline", "n_pairs", "mean_method",
+            "mean_baseline", "diff", "diff_lo", "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate"]
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,451 @@
+"""Weights & Biases logging for benchmark runs that can never lose results.
+
+``WandbLogger(cfg, mode="offline", project=..., group=..., dir=...)`` opens one W&B run (one per sweep job;
+``group`` groups the jobs of a sweep). Calls:
+
+- ``log_rows(rows)`` per batch (a DataFrame or a list of store-row dicts): buffered for the per-image table, and the
+  batch means of the scalar metrics are logged as history (``batch/<metric>``, ``progress/images``);
+- ``flush_rows(df=None)``: the per-image table (``per_image``; curve columns left out, lists as JSON text);
+- ``log_summary(dict)``, ``log_images(name, paths or arrays)``, ``log_curves(df or {line: values})`` (W&B line
+  plots, one line per method, plus the area under each as a summary number), ``log_metrics(dict)``;
+- ``finish(df=None)``: with the run's final rows, logs the table, the summary (means over ok rows, n ok / flagged)
+  and the curves, then closes the run; ``abort()`` closes it after an error.
+
+Every call is guarded: if W&B is missing, ``wandb.init`` fails, or a log call raises, the logger warns once per
+operation, records what was not logged in ``.failures`` and in ``<dir>/wandb_not_logged.jsonl`` (summaries kept
+there in full), and returns. The results store is written by the runner independently, so a W&B failure costs at
+most the W&B copy.
+
+``mode``: ``"offline"`` (files under ``<dir>/wandb/offline-run-*``, nothing leaves the machine; upload later with
+``wandb sync``), ``"online"``, or ``"disabled"`` (W&B is not imported, calls are no-ops).
+
+:func:`read_offline_run` / :func:`read_table` read back what an offline run wrote (config, summary, history, group,
+media files, tables) from its ``run-*.wandb`` transaction log and ``files/media``.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+MODES = ("offline", "online", "disabled")
+#: rows of the per-image table kept in one W&B table (W&B's documented limit is 200,000)
+MAX_TABLE_ROWS = 200_000
+
+
+def _jsonable(v):
+    """numpy / pandas scalars and arrays -> plain Python; NaN stays float('nan')."""
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+class WandbLogger:
+    """One W&B run per benchmark job; every method is failure-safe (see the module docstring).
+
+    Parameters
+    ----------
+    cfg: the resolved config as a plain dict (``OmegaConf.to_container(cfg, resolve=True)``).
+    mode: ``"offline"`` | ``"online"`` | ``"disabled"``.
+    project, group, name, job_type, tags: passed to ``wandb.init`` (``group`` groups the jobs of one sweep).
+    dir: where W&B writes (``<dir>/wandb/...``) and where ``wandb_not_logged.jsonl`` goes; default: cwd.
+    """
+
+    def __init__(self, cfg: Optional[Mapping] = None, mode: str = "offline", project: str = "attribution-bench",
+                 group: Optional[str] = None, dir: Optional[Union[str, Path]] = None, name: Optional[str] = None,
+                 job_type: Optional[str] = None, tags: Optional[Sequence[str]] = None, entity: Optional[str] = None,
+                 config: Optional[Mapping] = None, out_dir: Optional[Union[str, Path]] = None, **init_kwargs):
+        if mode not in MODES:
+            raise ValueError(f"unknown W&B mode {mode!r}: one of {MODES}")
+        cfg = cfg if cfg is not None else config  # ``config=`` accepted as an alias
+        dir = dir if dir is not None else out_dir
+        self.mode = mode
+        self.dir = Path(dir) if dir is not None else Path.cwd()
+        self.failures: List[Dict[str, Any]] = []
+        self.run = None
+        self._wandb = None
+        self._step = 0
+        self._warned = set()
+        self._rows: List[Dict[str, Any]] = []
+        self._rows_logged = False
+        if mode == "disabled":
+            return
+        try:
+            import wandb
+
+            self._wandb = wandb
+            self.dir.mkdir(parents=True, exist_ok=True)
+            settings = init_kwargs.pop("settings", None)
+            if settings is None:
+                settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
+            self.run = wandb.init(
+                project=project, entity=entity, group=group, name=name, job_type=job_type,
+                tags=list(tags) if tags else None, config=_jsonable(dict(cfg or {})), mode=mode, dir=str(self.dir),
+                reinit="create_new", settings=settings, **init_kwargs)
+        except Exception as e:  # noqa: BLE001 - W&B must never stop a run
+            self.run = None
+            self._fail("init", e, {"config": _jsonable(dict(cfg or {})), "group": group, "project": project})
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def active(self) -> bool:
+        return self.run is not None
+
+    @property
+    def run_dir(self) -> Optional[Path]:
+        """The run's folder (``.../offline-run-*``), or None."""
+        try:
+            return Path(self.run.dir).parent if self.run is not None else None
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _fail(self, op: str, err: Union[BaseException, str], payload: Optional[dict] = None):
+        rec = {"time": time.time(), "op": op, "error": f"{type(err).__name__}: {err}" if isinstance(
+            err, BaseException) else str(err)}
+        if payload:
+            rec.update(payload)
+        self.failures.append(rec)
+        if op not in self._warned:
+            self._warned.add(op)
+            warnings.warn(f"W&B {op} failed ({rec['error']}); not logged to W&B, results are kept in the store "
+                          f"(see {self.dir / 'wandb_not_logged.jsonl'})", RuntimeWarning, stacklevel=3)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(self.dir / "wandb_not_logged.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec, default=str, allow_nan=True) + "\n")
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _guard(self, op: str, fn, payload: Optional[dict] = None):
+        if self.mode == "disabled":
+            return None
+        if self.run is None:
+            self._fail(op, "W&B run not available", payload)
+            return None
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            self._fail(op, e, payload)
+            return None
+
+    def _log(self, data: dict):
+        self.run.log(data, step=self._step)
+        self._step += 1
+
+    # ------------------------------------------------------------------ public API
+    def log_rows(self, rows):
+        """Per-image results: a DataFrame or a list of row dicts (store rows), e.g. one call per batch.
+
+        Rows are buffered and logged as one W&B table (``per_image``) by :meth:`flush_rows` / :meth:`finish`; each
+        call also logs the running batch means of the scalar metrics (``batch/<metric>``) and the image count.
+        """
+        import pandas as pd
+
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+        self._rows.extend(frame.to_dict("records"))
+        if self.mode == "disabled" or frame.empty:
+            return None
+
+        def go():
+            ok = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
+            vals = {"progress/images": len(self._rows)}
+            for c in ok.columns:
+                if "." in str(c) and not str(c).endswith(("_curve", "_skip")) and \
+                        pd.api.types.is_numeric_dtype(ok[c]):
+                    v = ok[c].mean()
+                    if pd.notna(v):
+                        vals[f"batch/{c}"] = float(v)
+            self._log(vals)
+            return vals
+
+        return self._guard("log_rows", go, {"rows": int(len(frame))})
+
+    def flush_rows(self, df=None, name: str = "per_image", drop_curves: bool = True):
+        """Log the per-image table: ``df`` if given (e.g. the run's final store rows), else the buffered rows.
+
+        Curve columns (``*_curve``, lists) are dropped by default (see :meth:`log_curves`); other list/dict
+        values are stored as JSON text.
+        """
+        import pandas as pd
+
+        frame = df if df is not None else pd.DataFrame(self._rows)
+        frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+
+        def go():
+            wandb = self._wandb
+            cols = [c for c in frame.columns if not (drop_curves and str(c).endswith("_curve"))]
+            f = frame[cols].head(MAX_TABLE_ROWS).copy()
+            for c in f.columns:
+                if f[c].dtype == object:
+                    f[c] = [json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, dict, np.ndarray))
+                            else (None if v is None else v if isinstance(v, (str, bool, int, float)) else str(v))
+                            for v in f[c]]
+            self._log({name: wandb.Table(dataframe=f.reset_index(drop=True))})
+            self._rows_logged = True
+            return len(f)
+
+        return self._guard("log_rows", go, {"table": name, "rows": int(len(frame)),
+                                            "columns": [str(c) for c in frame.columns]})
+
+    def summarize(self, df) -> Dict[str, Any]:
+        """Summary numbers of a run's rows: n, n ok, flagged per status, mean of every scalar metric over ok rows,
+        mean seconds / passes per image."""
+        import pandas as pd
+
+        frame = df if isinstance(df, pd.DataFrame) else pd.DataFrame(list(df))
+        out: Dict[str, Any] = {"n_images": int(len(frame))}
+        if "status" in frame.columns:
+            out["n_ok"] = int((frame["status"] == "ok").sum())
+            for st, n in frame.loc[frame["status"] != "ok", "status"].value_counts().items():
+                out[f"n_{st}"] = int(n)
+            ok = frame[frame["status"] == "ok"]
+        else:
+            ok = frame
+        for c in ok.columns:
+            if str(c).endswith(("_curve", "_skip")) or not pd.api.types.is_numeric_dtype(ok[c]) or \
+                    pd.api.types.is_bool_dtype(ok[c]):
+                continue
+            if "." in str(c) or c in ("completeness_error", "seconds", "passes_fb", "passes_f"):
+                v = ok[c].mean()
+                if pd.notna(v):
+                    out[str(c)] = float(v)
+        return out
+
+    def log_summary(self, values: Mapping[str, Any]):
+        """Set summary values (e.g. mean DiffID, n ok / flagged, seconds per image)."""
+        vals = {str(k): _jsonable(v) for k, v in dict(values).items()}
+
+        def go():
+            for k, v in vals.items():
+                self.run.summary[k] = v
+            return vals
+
+        return self._guard("log_summary", go, {"summary": vals})
+
+    def log_images(self, name: str, images, captions: Optional[Sequence[str]] = None):
+        """Log figures: a path / array or a list of them (arrays HxW, HxWxC in [0,1] or uint8)."""
+        items = list(images) if isinstance(images, (list, tuple)) else [images]
+
+        def go():
+            wandb = self._wandb
+            objs = []
+            for i, it in enumerate(items):
+                cap = captions[i] if captions is not None and i < len(captions) else None
+                if isinstance(it, (str, Path)):
+                    objs.append(wandb.Image(str(it), caption=cap or Path(it).stem))
+                else:
+                    a = np.asarray(it)
+                    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+                        a = np.moveaxis(a, 0, -1)
+                    if a.dtype != np.uint8:
+                        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+                    objs.append(wandb.Image(a, caption=cap))
+            self._log({name: objs if len(objs) > 1 else objs[0]})
+            return len(objs)
+
+        return self._guard("log_images", go, {"name": name, "images": [str(i) if isinstance(i, (str, Path))
+                                                                         else f"array{np.shape(i)}" for i in items]})
+
+    def log_curves(self, curves, name: Optional[str] = None, x: Optional[Sequence[float]] = None,
+                   title: Optional[str] = None, xname: str = "fraction"):
+        """Log mean curves as W&B line plots.
+
+        ``curves``: a DataFrame of store rows (every ``*_curve`` column becomes one plot with one line per method,
+        the mean over rows with status ok), or a dict ``{line name: [K] or [B, K] values}`` plotted as ``name``.
+        """
+        def go():
+            import pandas as pd
+
+            from .figures import curve_x, mean_curves, trapezoid
+
+            wandb = self._wandb
+            plots = {}
+            if isinstance(curves, pd.DataFrame):
+                for col, lines in mean_curves(curves).items():
+                    plots[col] = (lines, curve_x(col.split(".")[0], len(next(iter(lines.values())))))
+            else:
+                plots[name or "curve"] = ({k: np.asarray(v, dtype=float).reshape(-1, np.shape(v)[-1]).mean(0)
+                                           for k, v in dict(curves).items()}, x)
+            logged = {}
+            for key, (lines, xs) in plots.items():
+                if not lines:
+                    continue
+                k = len(next(iter(lines.values())))
+                xs = list(map(float, xs)) if xs is not None else list(np.linspace(0, 1, k))
+                keys = list(lines)
+                logged[key.replace(".", "/")] = wandb.plot.line_series(
+                    xs=xs, ys=[list(map(float, lines[m])) for m in keys], keys=keys, title=title or key,
+                    xname=xname)
+                for m in keys:  # the normalised area under each aggregated curve, also as summary numbers
+                    self.run.summary[f"{key}_auc/{m}"] = trapezoid(lines[m], xs) / (xs[-1] - xs[0])
+            if logged:
+                self._log(logged)
+            return list(logged)
+
+        return self._guard("log_curves", go, {"name": name})
+
+    def log_metrics(self, values: Mapping[str, Any]):
+        """A plain ``run.log`` of scalars (for anything not covered above)."""
+        vals = {str(k): _jsonable(v) for k, v in dict(values).items()}
+        return self._guard("log_metrics", lambda: self._log(vals), {"values": vals})
+
+    def finish(self, df=None, exit_code: int = 0):
+        """Close the run (safe to call twice). With ``df`` (the run's rows as stored), log the per-image table,
+        the summary (:meth:`summarize`) and the mean curves from it; else log the buffered rows' table."""
+        if self.run is None:
+            if self.mode != "disabled" and (df is not None or self._rows) and not self._rows_logged:
+                self._fail("finish", "W&B run not available", {"rows": int(len(df) if df is not None
+                                                                              else len(self._rows))})
+            return
+        if df is not None and len(df):
+            self.flush_rows(df)
+            self.log_summary(self.summarize(df))
+            if any(str(c).endswith("_curve") for c in getattr(df, "columns", [])):
+                self.log_curves(df)
+        elif self._rows and not self._rows_logged:
+            self.flush_rows()
+            self.log_summary(self.summarize(self._rows))
+        try:
+            self.run.finish(exit_code=exit_code)
+        except Exception as e:  # noqa: BLE001
+            self._fail("finish", e)
+        finally:
+            self.run = None
+
+    def abort(self):
+        """Close the run after an error in the job (buffered rows are still logged)."""
+        self.finish(exit_code=1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.finish(exit_code=0 if exc_type is None else 1)
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- reading back
+_BLOCK = 32768
+_HEADER = 7  # ":W&B" + magic (2) + version (1)
+
+
+def _records(path: Path) -> Iterable[bytes]:
+    """Records of a W&B transaction log (LevelDB-log framing: 32 KiB blocks, 7-byte chunk headers)."""
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B transaction log")
+    pos, buf = _HEADER, b""
+    while pos + 7 <= len(data):
+        left = _BLOCK - pos % _BLOCK
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        chunk = data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind == 1:
+            yield chunk
+        elif kind == 2:
+            buf = chunk
+        elif kind == 3:
+            buf += chunk
+        elif kind == 4:
+            yield buf + chunk
+            buf = b""
+
+
+def _set_nested(d: dict, item, value):
+    keys = list(item.nested_key) or [item.key]
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+    d[keys[-1]] = value
+
+
+def read_offline_run(run_dir, wait: float = 10.0) -> dict:
+    """What an offline run wrote: ``{"config", "summary", "history", "group", "project", "run_id", "finished",
+    "files"}``.
+
+    ``run_dir``: an ``offline-run-*`` folder (or a folder holding exactly one ``*.wandb`` file). Config and summary
+    are the final values (updates applied in order); ``history`` is the list of logged steps; ``files`` the paths
+    under ``files/`` (relative), e.g. ``media/table/per_image_3_<hash>.table.json``. W&B's service writes the log
+    shortly after ``finish()`` returns, so this waits up to ``wait`` seconds for the run's exit record
+    (``finished`` says whether it came).
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    run_dir = Path(run_dir)
+    logs = sorted(run_dir.glob("*.wandb"))
+    if len(logs) != 1:
+        raise FileNotFoundError(f"expected one *.wandb file in {run_dir}, found {len(logs)}")
+    deadline = time.monotonic() + wait
+    while True:
+        recs = []
+        for raw in _records(logs[0]):
+            rec = pb.Record()
+            rec.ParseFromString(raw)
+            recs.append(rec)
+        finished = any(r.WhichOneof("record_type") == "exit" for r in recs)
+        if finished or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    out = {"config": {}, "summary": {}, "history": [], "group": None, "project": None, "run_id": None,
+           "finished": finished}
+    for rec in recs:
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            out["run_id"], out["project"], out["group"] = rec.run.run_id, rec.run.project, rec.run.run_group or None
+            for it in rec.run.config.update:
+                _set_nested(out["config"], it, json.loads(it.value_json))
+        elif kind == "config":
+            for it in rec.config.update:
+                _set_nested(out["config"], it, json.loads(it.value_json))
+        elif kind == "summary":
+            for it in rec.summary.update:
+                _set_nested(out["summary"], it, json.loads(it.value_json))
+        elif kind == "history":
+            step = {}
+            for it in rec.history.item:
+                _set_nested(step, it, json.loads(it.value_json))
+            out["history"].append(step)
+    files = run_dir / "files"
+    out["files"] = sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file()) if files.exists() else []
+    return out
+
+
+def read_table(run_dir, name: str):
+    """The rows of a table logged under ``name`` by an offline run, as a DataFrame (the last one logged)."""
+    import pandas as pd
+
+    media = Path(run_dir) / "files" / "media" / "table"
+    base = Path(name).name
+
+    def step(p: Path) -> int:
+        head = p.name[len(base) + 1:].split("_")[0]
+        return int(head) if head.isdigit() else -1
+
+    cands = sorted(media.glob(f"{name}_*.table.json"), key=step)
+    if not cands:
+        raise FileNotFoundError(f"no table {name!r} under {media}")
+    t = json.loads(cands[-1].read_text())
+    return pd.DataFrame(t["data"], columns=t["columns"])
+
+
+def offline_runs(directory) -> List[Path]:
+    """The offline run folders under ``<directory>/wandb``, oldest first."""
+    return sorted(Path(directory).glob("wandb/offline-run-*"), key=lambda p: p.name)
+
+
