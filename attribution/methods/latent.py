@@ -175,10 +175,11 @@ class LatentPathMethod(AttributionMethod):
             self._rows[device.type] = GradientEvaluator(self.objective, size, self.evaluator.autocast)
         return self._rows[device.type]
 
-    def _check_size(self, decoded: torch.Tensor, like: torch.Tensor):
-        if decoded.shape[1:] != like.shape[1:]:
+    def _check_size(self, decoded: torch.Tensor):
+        """Fail before the classifier sees a decoded image whose size differs from the input's."""
+        if decoded.shape[-2:] != self._image_hw:
             raise ConfigError(
-                f"the VAE '{self.vae.name}' decodes {tuple(like.shape[2:])} images to {tuple(decoded.shape[2:])}: "
+                f"the VAE '{self.vae.name}' decodes {tuple(self._image_hw)} images to {tuple(decoded.shape[-2:])}: "
                 f"the image size must be a multiple of the VAE's down-sampling factor (8 for the SD VAEs); resize "
                 f"the dataset (dataset.image_size) accordingly")
 
@@ -195,7 +196,9 @@ class LatentPathMethod(AttributionMethod):
 
         def fn(zc, _t):
             with torch.no_grad(), rows._ctx(zc.device):
-                return self.vae.decode(zc.view(-1, *self._lat_shape), channels).float()
+                out = self.vae.decode(zc.view(-1, *self._lat_shape), channels).float()
+            self._check_size(out)
+            return out
 
         return rows._chunked(fn, z, torch.zeros(len(z), device=z.device))
 
@@ -212,6 +215,7 @@ class LatentPathMethod(AttributionMethod):
                 zr = zc.detach().view(-1, *self._lat_shape).requires_grad_(True)
                 with rows._ctx(zc.device):
                     xd = self.vae.decode(zr, channels)
+                    self._check_size(xd)
                     logits = model(xd)
                 score = target_score(logits, tc, self.objective)
                 gx, gz = torch.autograd.grad(score.sum(), [xd, zr])
@@ -235,6 +239,7 @@ class LatentPathMethod(AttributionMethod):
 
     def _setup(self, model, x):
         self.vae.on(x.device)
+        self._image_hw = x.shape[-2:]
         b = self.baseline_for(x)
         zz = self._encode(torch.cat([x, b]))
         return b, zz[: len(x)], zz[len(x):]
@@ -306,15 +311,13 @@ class MAGIG(LatentPathMethod):
                 p = b
                 g, f = self.evaluator.grad(model, b, target)  # the raw baseline's own pixel gradient
                 if steer:
-                    xd, _, gz, _ = self._decode_grad(model, z, target, c)
-                    self._check_size(xd, x)
+                    _, _, gz, _ = self._decode_grad(model, z, target, c)
             elif steer:
                 p, g, gz, f = self._decode_grad(model, z, target, c)
             else:  # the last decoded point: its pixel gradient only
                 p = self._decode(z, c)
                 g, f = self.evaluator.grad(model, p, target)
             if s == 0:
-                self._check_size(p, x)
                 f_start = f
             if prev_p is not None:
                 attr += prev_g.double() * (p.double() - prev_p.double())
@@ -324,8 +327,6 @@ class MAGIG(LatentPathMethod):
             if steer:
                 z = latent_guided_step(z, z_x, gz, l1_total * (1.0 - (s + 1) / n), self.fraction, self.use_slerp)
         end = x if self.anchor_endpoints else self._decode(z_x, c)
-        if not self.anchor_endpoints and n == 2:
-            self._check_size(end, x)
         attr += prev_g.double() * (end.double() - prev_p.double())
         f_end = self.evaluator.score(model, end, target)
         if path is not None:
@@ -381,7 +382,6 @@ class _DecodedPath:
             z = self.latent_fn(lo, hi)
             bsz, k = z.shape[:2]
             dec = self.m._decode(z.reshape(bsz * k, -1), self.like.shape[1])
-            self.m._check_size(dec, self.like)
             pts.append(dec.view(bsz, k, *dec.shape[1:]))
         if tail is not None:
             pts.append(tail)
@@ -497,7 +497,6 @@ class ManifoldIG(LatentPathMethod):
         ts = torch.tensor([i / (t - 1) for i in range(t)], dtype=torch.float32, device=x.device).view(1, -1, 1)
         zs = z_b.unsqueeze(1) + ts * (z_x - z_b).unsqueeze(1)  # [B, T, d]
         xs = self._decode(zs.reshape(bsz * t, -1), c)
-        self._check_size(xs, x)
         xs = xs.view(bsz, t, *x.shape[1:])
         sweeps = torch.zeros(bsz, dtype=torch.long, device=x.device)
         energy = torch.full((bsz,), float("nan"), dtype=torch.float64, device=x.device)
