@@ -50,11 +50,25 @@ Usage::
     # GPU (H100), the papers' setting; the grid estimate measures all three table-1 models at 256x256:
     python -m benchmarks.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 \\
         --vae sd --estimate-models vgg16,resnet18,inception_v1 --out results/speed
-    # long methods can be run in separate invocations (rows are merged):  --methods mig,samp
+    # one command must stay under ~10 minutes on a lent GPU: split by methods (rows of a device are merged,
+    # the estimate is recomputed from all of them at the end of every invocation), e.g.
+    python -m benchmarks.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 --vae sd \\
+        --methods grad_input,ig,sig,blur_ig,guided_ig,random --metrics none --no-estimate
+    python -m benchmarks.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 --vae sd \\
+        --methods ig2,agi,samp --metrics none --no-estimate
+    python -m benchmarks.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 --vae sd \\
+        --methods ma_gig,eig,mig --metrics none --no-estimate
+    python -m benchmarks.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 --vae sd \\
+        --methods ig --metrics diffid,insertion_deletion,pic,completeness,quantus_pixel_flipping \\
+        --estimate-models vgg16,resnet18,inception_v1
+
+The reference loops, captum and PAIR always run in float32 (``--autocast`` applies to the library's methods and to
+the lower-bound sweep only).
 
 Options worth knowing: ``--methods``/``--metrics`` (comma lists), ``--set samp.max_iter=200`` (any method/metric
 keyword), ``--autocast bf16``, ``--channels-last``, ``--repeats 3`` (minimum of 3 timed calls), ``--threads``,
-``--externals captum,pair,quantus``, ``--no-loops``.
+``--externals captum,pair,quantus``, ``--no-loops``, ``--blas-threads 1`` (on a busy machine: NumPy/SciPy's OpenBLAS
+threads then stop spinning against other processes; the committed CPU figures used ``--threads 1 --blas-threads 1``).
 """
 from __future__ import annotations
 
@@ -68,6 +82,7 @@ import math
 import os
 import re
 import resource
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -85,7 +100,7 @@ COLUMNS = [
     "sec_per_image", "fb_per_image", "f_per_image", "decoder_f", "decoder_b", "encoder", "peak_mem_mb",
     "lower_bound_sec", "ratio_to_bound", "loop_sec_per_image", "loop_mode", "speedup_vs_loop",
     "external", "external_sec_per_image", "speedup_vs_external", "cost", "levels", "mem_method",
-    "autocast", "channels_last", "threads", "load1", "torch", "timestamp", "notes",
+    "autocast", "channels_last", "threads", "load1", "torch", "timestamp", "command", "notes",
 ]
 KEY = ("kind", "name", "device", "model", "image_size", "batch", "n_steps", "autocast", "channels_last")
 CONFIG_KEY = ("device", "model", "image_size", "batch", "n_steps", "autocast", "channels_last")
@@ -134,6 +149,7 @@ class Config:
     seed: int = 0
     quick: bool = False
     verbose: bool = True
+    command: str = ""
 
 
 def _csv_list(text: Optional[str]) -> Optional[List[str]]:
@@ -189,6 +205,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
     a = p.parse_args(argv)
 
     cfg = Config()
+    cfg.command = "python -m benchmarks.speed " + " ".join(
+        shlex.quote(str(v)) for v in (sys.argv[1:] if argv is None else argv))
     if a.quick:
         cfg.model, cfg.image_size, cfg.n_steps, cfg.batch, cfg.device, cfg.quick = "tiny", 32, 32, 8, "cpu", True
         cfg.vae, cfg.loop_images, cfg.loop_steps = "small", 2, 4
@@ -636,6 +654,13 @@ def _hwc(t: torch.Tensor) -> np.ndarray:
     return t.detach().permute(1, 2, 0).cpu().numpy().astype(np.float64)
 
 
+EXTERNAL_NOTES = {
+    "pair.IntegratedGradients": "PAIR's variant: mean of the gradients at N points including both ends",
+    "pair.GuidedIG": "PAIR's variant: N gradient steps (max_dist=1), N+1 points",
+    "pair.BlurIG": "PAIR's variant: scipy zero-padded blur, gradient x finite-difference d blur / d sigma",
+}
+
+
 @contextlib.contextmanager
 def numpy_quantile_interpolation():
     """PAIR saliency 0.2 calls ``np.quantile(..., interpolation=...)``, a keyword NumPy 2 removed (now ``method``);
@@ -672,6 +697,7 @@ def external_runs(name: str, method, model, cfg: Config, device) -> List[Tuple[s
                                 method="riemann_left", internal_batch_size=chunk).detach()
 
         runs.append(("captum.IntegratedGradients", captum_ig))
+        EXTERNAL_NOTES["captum.IntegratedGradients"] = "left Riemann sum over the same N - 1 points as ours"
     if "pair" not in cfg.externals or name not in ("ig", "guided_ig", "blur_ig"):
         return runs
     import saliency.core as pair
@@ -800,7 +826,7 @@ class SpeedBench:
                 "channels_last": c.channels_last,
                 "threads": torch.get_num_threads() if not c.blas_threads else
                 f"{torch.get_num_threads()} (BLAS {c.blas_threads})", "load1": _load1(), "torch": torch.__version__,
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "notes": ""}
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": c.command, "notes": ""}
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def setup(self):
@@ -915,6 +941,9 @@ class SpeedBench:
             row.update(status="error", notes=f"{type(err).__name__}: {err}"[:300])
             self.rows.append(row)
             self.log(f"{name}: ERROR ({row['notes']})")
+            if self.device.type == "cuda":
+                gc.collect()
+                torch.cuda.empty_cache()
             return None
         b = x.shape[0]
         cost = method.cost(c.image_size, c.image_size)
@@ -985,11 +1014,14 @@ class SpeedBench:
                     self.sync()
                 with attribution.PassCounter(model) as epc:
                     esec, epeak, ehow, eattr = timed(lambda: fn(x, y, n_ext), self.device, 1)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
                 esec_img = esec / b
                 erow.update(sec_per_image=esec_img, fb_per_image=epc.fb / b, f_per_image=epc.f / b,
                             peak_mem_mb=epeak, mem_method=ehow, lower_bound_sec=row["lower_bound_sec"],
                             ratio_to_bound=(esec_img / lb) if lb else "",
-                            notes=f"same work as {name}; rel. diff to ours {_rel_diff(eattr, attr.cpu()):.1e}")
+                            notes=f"equivalent work to {name} ({EXTERNAL_NOTES.get(ext_name, '')}); rel. diff to "
+                                  f"ours {_rel_diff(eattr, attr.cpu()):.1e}")
                 if not row.get("external"):
                     row.update(external=ext_name, external_sec_per_image=esec_img,
                                speedup_vs_external=esec_img / sec_img)
@@ -1001,6 +1033,9 @@ class SpeedBench:
         row["notes"] = "; ".join(notes)
         self.rows.append(row)
         del out
+        if self.device.type == "cuda":
+            gc.collect()
+            torch.cuda.empty_cache()
         return attr
 
     def _mig_etas(self, method, out) -> Optional[float]:
@@ -1387,6 +1422,9 @@ def render_markdown(rows, device: str, estimates: Dict[Tuple[str, ...], Optional
         out.append(f"## {model}, {size}x{size}, batch {batch}, n_steps {n_steps} "
                    f"(autocast {autocast}, channels_last {cl}, {meta.get('threads')} threads, torch "
                    f"{meta.get('torch')}, {meta.get('timestamp')})\n")
+        cmds = sorted({r.get("command") for r in cr if r.get("command")})
+        if cmds:
+            out.append("Measured with: " + "; ".join(f"`{c}`" for c in cmds) + "\n")
         m_rows = []
         for r in cr:
             if r.get("kind") != "method":
@@ -1401,8 +1439,9 @@ def render_markdown(rows, device: str, estimates: Dict[Tuple[str, ...], Optional
             if r.get("external"):
                 ext = f"{r['external']}: {_fmt(_num(r['external_sec_per_image']))} s " \
                       f"({_fmt(_num(r['speedup_vs_external']))}x)"
-            m_rows.append([r["name"], str(r.get("method_steps") or "-"), _num(r["sec_per_image"]), _num(r["fb_per_image"]),
-                           _num(r["f_per_image"]), dec, _num(r.get("peak_mem_mb")), _num(r.get("lower_bound_sec")),
+            m_rows.append([r["name"], str(r.get("method_steps") or "-"), _num(r["sec_per_image"]),
+                           _num(r["fb_per_image"]), _num(r["f_per_image"]), dec, _num(r.get("peak_mem_mb")),
+                           _num(r.get("lower_bound_sec")),
                            _num(r.get("ratio_to_bound")), _num(r.get("loop_sec_per_image")),
                            str(r.get("loop_mode", "")), _num(r.get("speedup_vs_loop")), ext, r.get("notes", "")])
         if m_rows:
