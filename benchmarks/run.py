@@ -219,10 +219,12 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     factory = METHODS.get(name)  # unknown name -> KeyError listing the registered methods
     needs_vae = bool(getattr(factory, "needs_vae", False))
     if needs_vae and not cfg.get("vae"):
-        raise ValueError(f"method {name!r} works in a VAE's latent space: choose one with vae=<name> "
-                         f"(see configs/vae/)")
-    if needs_vae:  # needs the VAE to build: check the option names now, the values when it is built
+        vaes = sorted(p.stem for p in Path(CONFIG_DIR, "vae").glob("*.yaml"))
+        raise ValueError(f"method {name!r} works in a VAE's latent space: choose one with vae=<name>, one of "
+                         f"{vaes} (configs/vae/)")
+    if needs_vae:  # names, then values against a stand-in VAE: the real one is loaded by build()
         _check_kwargs(METHODS, name, mcfg)
+        attribution.build_method(name, **mcfg, vae=_stand_in_vae())
     else:  # building validates every value (raises ConfigError naming the key)
         attribution.build_method(name, **mcfg)
 
@@ -241,6 +243,16 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
                  setup_hash=setup_hash, config_hash=provenance.config_hash(provenance.strip_keys(cfg)),
                  metric_cfgs=mets, metric_hashes={m: provenance.config_hash(spec) for m, spec in mets.items()},
                  out_dir=out_dir, needs_vae=needs_vae)
+
+
+def _stand_in_vae():
+    """A VAE adapter that is never run: lets :func:`plan` build a latent method to check its values."""
+    from attribution.vae import VAEAdapter
+
+    stub = VAEAdapter.__new__(VAEAdapter)
+    stub.with_normalization = lambda mean=None, std=None: stub
+    stub.name = "stand-in"
+    return stub
 
 
 def _check_kwargs(registry, name, kwargs):
@@ -266,6 +278,10 @@ def build(setup: Setup) -> Setup:
         setup.dataset = _build("dataset", dcfg)
         atomic_write_text(manifest, json.dumps(setup.dataset.manifest(), indent=1))
     setup.classifier = _build("model", resolve_embedded(cfg["model"]))
+    n_ds, n_clf = getattr(setup.dataset, "num_classes", None), getattr(setup.classifier, "num_classes", None)
+    if n_ds and n_clf and n_ds != n_clf:
+        raise ValueError(f"model={setup.classifier.name} has {n_clf} outputs but dataset={setup.dataset.name} has "
+                         f"{n_ds} classes: give a fine-tuned checkpoint (model.checkpoint=...)")
     setup.classifier.model.to(setup.device).eval()
     mean, std = tuple(setup.classifier.mean), tuple(setup.classifier.std)
     extra = {"mean": mean, "std": std}
@@ -495,7 +511,10 @@ def _run_batch(setup, batch_ids, index_of, partial, cache, norm, model, method, 
             if not need:
                 continue
             sel = torch.tensor(need, device=device)
-            vals = metric(model, xs[sel], a[sel], ts[sel])
+            try:
+                vals = metric(model, xs[sel], a[sel], ts[sel])
+            except MemoryError as err:  # name the metric and its command-line key
+                raise MemoryError(f"metric {mname!r}: {err}; set it with ++metrics.{mname}.max_batch=N") from err
             for key, v in vals.items():
                 v = torch.as_tensor(v).detach().float().cpu()
                 for jj, j in enumerate(need):
@@ -539,7 +558,8 @@ def make_logger(cfg: dict[str, Any], setup: Setup):
     raise ValueError(f"invalid logger={kind!r}: choose none or wandb")
 
 
-def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True) -> RunResult:
+def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, preflight_single: bool = True
+        ) -> RunResult:
     """Run one (dataset, model, method, shard) job from a resolved config (a dict or an OmegaConf config)."""
     from omegaconf import DictConfig, OmegaConf
 
@@ -547,6 +567,8 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True) -> Ru
         cfg = OmegaConf.to_container(cfg, resolve=True)
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
     setup = plan(cfg, overrides)
+    if cfg.get("preflight") and preflight_single:
+        preflight([cfg])
     build(setup)
     logger = make_logger(cfg, setup)
     try:
@@ -581,14 +603,91 @@ def _absolute_out_dir(cfg) -> None:
             cfg.out_dir = str(base / out)
 
 
+class PreflightError(RuntimeError):
+    """Data, weights or a VAE that a run needs cannot be loaded; the message lists each one and how to provide it."""
+
+
+def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
+    """Load every distinct dataset, classifier and (where a method needs one) VAE of ``cfgs`` once.
+
+    Raises :class:`PreflightError` listing every problem (missing data folder, no hub access, a checkpoint that is
+    not there, a classifier whose class count does not match its dataset), so a grid stops before any job starts.
+    """
+    from attribution.methods import METHODS
+
+    problems: list[str] = []
+    built: dict[tuple[str, str], Any] = {}
+
+    def load(kind: str, c: dict[str, Any]):
+        key = (kind, provenance.config_hash(c))
+        if key not in built:
+            try:
+                built[key] = _build(kind, resolve_embedded(c))
+            except Exception as e:  # noqa: BLE001 - every failure is reported, together
+                built[key] = None
+                problems.append(f"{kind}={c.get('name', '?')}: {type(e).__name__}: {e}")
+        return built[key]
+
+    for cfg in cfgs:
+        ds = load("dataset", cfg["dataset"])
+        clf = load("model", cfg["model"])
+        name = (cfg.get("method") or {}).get("name")
+        if name and getattr(METHODS.get(name), "needs_vae", False) and cfg.get("vae"):
+            load("vae", cfg["vae"])
+        if ds is not None and clf is not None:
+            n_ds, n_clf = getattr(ds, "num_classes", None), getattr(clf, "num_classes", None)
+            if n_ds and n_clf and n_ds != n_clf:
+                msg = (f"model={cfg['model'].get('name')} has {n_clf} outputs but dataset={cfg['dataset'].get('name')}"
+                       f" has {n_ds} classes: give a fine-tuned checkpoint (model.checkpoint=...; see "
+                       f"scripts/finetune_head.py)")
+                if msg not in problems:
+                    problems.append(msg)
+    if problems:
+        raise PreflightError("cannot start: " + str(len(problems)) + " problem(s)\n  - " + "\n  - ".join(problems))
+
+
+def sweep_configs(config) -> list[dict[str, Any]]:
+    """The resolved job configs of a multirun, one per (dataset, model, method) of the sweep (shards collapsed)."""
+    import itertools
+
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parser = OverridesParser.create()
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    given = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    fixed, axes = [], {}
+    for o in parser.parse_overrides(given):
+        key = o.key_or_group
+        if o.is_sweep_override():
+            axes[key] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        else:
+            axes.pop(key, None)
+            fixed = [f for f in fixed if parser.parse_override(f).key_or_group != key] + [o.input_line]
+    axes = {k: v for k, v in axes.items() if k in ("dataset", "model", "method", "vae")}
+    out = []
+    for combo in itertools.product(*axes.values()):
+        cfg = compose(config_name="config", overrides=[*fixed, *combo])
+        out.append(OmegaConf.to_container(cfg, resolve=True))
+    return out
+
+
 try:
     from hydra.experimental.callback import Callback
 except ImportError:  # pragma: no cover
     Callback = object
 
 
-class FinalizeCallback(Callback):
-    """After a multirun: fold the sweep's results into the tables and the report of ``out_dir``."""
+class SweepCallback(Callback):
+    """Hydra callback (configs/config.yaml): ``preflight`` before a multirun starts its jobs, and the tables and
+    report of ``out_dir`` once they all ended."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        if config.get("preflight", False):
+            cfgs = sweep_configs(config)
+            log.info("preflight: checking the data, classifiers and VAE of %d jobs", len(cfgs))
+            preflight(cfgs)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         if not config.get("write_tables", True):
@@ -613,7 +712,8 @@ def _main(cfg) -> None:
     hc = HydraConfig.get()
     _absolute_out_dir(cfg)
     multirun = hc.mode == RunMode.MULTIRUN
-    run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun)
+    # under -m the callback already checked the whole grid and writes the tables once every job ended
+    run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun, preflight_single=not multirun)
 
 
 def main() -> None:

@@ -305,3 +305,48 @@ def test_sigkill_at_any_moment_then_resume(tmp_path):
     df = load_store(out)
     assert sorted(df["image_id"]) == [f"im/{i:02d}.png" for i in range(8)]
     assert not list(parts.glob("*.parquet"))
+
+
+def test_real_builders_image_folder_and_timm(tmp_path):
+    """The library's own dataset and classifier builders (not stand-ins): an image folder and a tiny timm model."""
+    import yaml
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    g = torch.Generator().manual_seed(0)
+    for c in ("cat", "dog"):
+        (data / c).mkdir(parents=True)
+        for k in range(2):
+            px = (torch.rand(20, 24, 3, generator=g) * 255).to(torch.uint8).numpy()
+            Image.fromarray(px).save(data / c / f"{k}.png")
+    (data / "dog" / "broken.png").write_bytes(b"not a png")
+    conf = write_conf(tmp_path)
+    (conf / "dataset" / "folder.yaml").write_text(yaml.safe_dump(
+        {"name": "image_folder", "source": str(data), "image_size": 16}))
+    (conf / "model" / "tiny_timm.yaml").write_text(yaml.safe_dump(
+        {"name": "tiny_timm", "arch": "test_resnet", "pretrained": False, "num_classes": 2,
+         "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "input_size": 16}))
+    out = tmp_path / "out"
+    ov = [o for o in base_overrides(conf, out) if o not in ("dataset=tiny", "model=tiny")]
+    run_inproc([*ov, "dataset=folder", "model=tiny_timm"])
+    df = load_store(out).set_index("image_id")
+    assert sorted(df.index) == ["cat/0", "cat/1", "dog/0", "dog/1", "dog/broken"]
+    assert df.loc["dog/broken", "status"] == "skipped" and df.loc["dog/broken", "note"]
+    assert (df.drop("dog/broken")["status"] == "ok").all()
+    assert df.loc["cat/0", "label"] == 0 and df.loc["dog/1", "label"] == 1
+
+
+def test_preflight_lists_every_problem(tmp_path):
+    ok_ds = {"_target_": "test_run.TinyDataset", "name": "tiny"}
+    missing = {"name": "image_folder", "source": str(tmp_path / "nowhere")}
+    wrong_head = {"_target_": "test_run.TinyClassifier", "classes": 7}
+    ok_model = {"_target_": "test_run.TinyClassifier"}
+    cfgs = [{"dataset": missing, "model": ok_model, "method": {"name": "ig"}},
+            {"dataset": ok_ds, "model": wrong_head, "method": {"name": "ig"}},
+            {"dataset": ok_ds, "model": ok_model, "method": {"name": "ig"}}]
+    with pytest.raises(runner.PreflightError) as e:
+        runner.preflight(cfgs)
+    msg = str(e.value)
+    assert "2 problem(s)" in msg and "dataset=image_folder" in msg and "nowhere" in msg
+    assert "7 outputs" in msg and "4 classes" in msg
+    runner.preflight(cfgs[2:])  # nothing missing: returns quietly

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path):
     from benchmarks.store import atomic_write
 
     def broken(tmp):
-        open(tmp, "w").write("half")
+        Path(tmp).write_text("half")
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):

@@ -3,9 +3,9 @@ four jobs write their shards concurrently, the callback merges them into the tab
 from __future__ import annotations
 
 import pytest
+from test_run import base_overrides, cli, write_conf
 
 from benchmarks.store import load_store
-from test_run import base_overrides, cli, write_conf
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 
@@ -28,3 +28,19 @@ def test_submitit_local_sweep_merges_into_one_table(tmp_path):
     if table.exists():  # written by benchmarks.table once the sweep ended
         text = table.read_text()
         assert "ig" in text and "grad_input" in text
+
+
+def test_preflight_stops_a_sweep_before_any_job(tmp_path):
+    import yaml
+
+    conf = write_conf(tmp_path)
+    (conf / "dataset" / "gone.yaml").write_text(yaml.safe_dump(
+        {"name": "image_folder", "source": str(tmp_path / "no_such_folder")}))
+    out = tmp_path / "out"
+    args = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "preflight=true",
+            *[o for o in base_overrides(conf, out) if o not in ("dataset=tiny", "method=t_ig")],
+            "dataset=gone,tiny", "method=t_ig,t_gi"]
+    p = cli(args, timeout=300)
+    assert p.returncode != 0
+    assert "cannot start: 1 problem(s)" in p.stderr and "no_such_folder" in p.stderr
+    assert not (out / "store").exists()  # no job ran, not even the ones whose data is there

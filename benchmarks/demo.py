@@ -1,0 +1,95 @@
+"""``make demo``: the embedded offline default, end to end, on the CPU.
+
+Runs ``experiment=demo`` (configs/experiment/demo.yaml) for every suite it lists (real photos with
+EfficientNet-Lite0; real MNIST digits with a small CNN and a small VAE) and every registered method (the ones that
+need a VAE on the suites that have one), scoring every metric of ``metrics=demo``; then writes the tables, figures
+and report into ``results/demo/`` and prints where they are and the main table.
+
+    python -m benchmarks.demo                          # the whole grid
+    python -m benchmarks.demo --suites mnist --methods ig,guided_ig
+    python -m benchmarks.demo device=cuda batch_size=32    # any runner override, applied to every job
+
+Jobs run one after another in this process (Hydra's Compose API); a re-run skips what the store already holds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def plan_jobs(suites: dict, methods: list[str], vae_of_suite: dict) -> list[tuple[str, str]]:
+    """(suite, method) pairs: every method on every suite, except VAE methods where the suite has no VAE."""
+    from attribution.methods import METHODS
+
+    jobs = []
+    for suite in suites:
+        for m in methods:
+            if getattr(METHODS.get(m), "needs_vae", False) and not vae_of_suite[suite]:
+                continue
+            jobs.append((suite, m))
+    return jobs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("overrides", nargs="*", help="runner overrides (key=value) applied to every job")
+    ap.add_argument("--suites", help="comma-separated suites of configs/experiment/demo.yaml (default: all)")
+    ap.add_argument("--methods", help="comma-separated methods (default: every registered method)")
+    ap.add_argument("--experiment", default="demo", help="the experiment config to run (default: demo)")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo needs no network: fail rather than reach for a hub
+
+    import attribution
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from .run import CONFIG_DIR, finalize, run
+
+    t0 = time.perf_counter()
+    base_ov = [f"experiment={args.experiment}", *args.overrides]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="demo"):
+        base = compose("config", overrides=base_ov)
+        suites = {k: list(v) for k, v in OmegaConf.to_container(base.get("suites") or {}).items()}
+        if not suites:
+            suites = {"default": []}
+        if args.suites:
+            wanted = args.suites.split(",")
+            unknown = sorted(set(wanted) - set(suites))
+            if unknown:
+                ap.error(f"unknown suite(s) {unknown}; choose from {sorted(suites)}")
+            suites = {k: suites[k] for k in wanted}
+        methods = args.methods.split(",") if args.methods else attribution.available_methods()
+        for m in methods:
+            if m not in attribution.available_methods():
+                ap.error(f"unknown method {m!r}; choose from {attribution.available_methods()}")
+        vae_of = {s: compose("config", overrides=[*base_ov[:1], *ov, *base_ov[1:]]).get("vae") for s, ov in
+                  suites.items()}
+        jobs = plan_jobs(suites, methods, vae_of)
+        out_dir = Path(str(base.out_dir)).expanduser().resolve()
+        print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods) -> {out_dir}", flush=True)
+        for k, (suite, m) in enumerate(jobs, 1):
+            ov = [base_ov[0], *suites[suite], f"method={m}", f"out_dir={out_dir}", *base_ov[1:]]
+            cfg = compose("config", overrides=ov)
+            t = time.perf_counter()
+            print(f"[{k}/{len(jobs)}] {suite} / {m}", flush=True)
+            res = run(cfg, overrides=ov, finalize_outputs=False)
+            print(f"[{k}/{len(jobs)}] {suite} / {m}: {res.evaluated} images in {time.perf_counter() - t:.1f}s"
+                  f" ({res.skipped_done} already done)", flush=True)
+    print("writing tables, figures and report ...", flush=True)
+    for line in finalize(out_dir):
+        print("  " + line)
+    table = out_dir / "table.md"
+    if table.exists():
+        print("\n" + table.read_text())
+    print(f"demo finished in {time.perf_counter() - t0:.0f}s. Outputs in {out_dir}:")
+    for p in sorted(out_dir.iterdir()):
+        if p.name not in ("cache", "store"):
+            print(f"  {p.relative_to(out_dir.parent)}{'/' if p.is_dir() else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
