@@ -42,9 +42,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo needs no network: fail rather than reach for a hub
 
-    import attribution
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
+
+    import attribution
 
     from .run import CONFIG_DIR, finalize, run
 
