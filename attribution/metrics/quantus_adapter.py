@@ -1,0 +1,279 @@
+"""Quantus 0.6 faithfulness metrics behind the library's metric interface (one adapter, no fork of Quantus).
+
+Every listed Quantus metric is registered under a snake_case name, and ``quantus`` takes any Quantus metric
+class by ``metric_name``::
+
+    attribution.build_metric("quantus_pixel_flipping", features_in_step=784)
+    attribution.build_metric("quantus", metric_name="PixelFlipping", features_in_step=784)   # the same
+
+=====================================  ===========================  ====================================
+registered name                        Quantus class                per-image output(s)
+=====================================  ===========================  ====================================
+quantus_faithfulness_correlation       FaithfulnessCorrelation      scalar
+quantus_faithfulness_estimate          FaithfulnessEstimate         scalar
+quantus_pixel_flipping                 PixelFlipping                AUC + curve
+quantus_region_perturbation            RegionPerturbation           AUC + curve
+quantus_monotonicity                   Monotonicity (Arya)          scalar (0/1)
+quantus_monotonicity_correlation       MonotonicityCorrelation      scalar
+quantus_road                           ROAD                         mean accuracy + curve
+quantus_irof                           IROF                         scalar (area over the curve)
+quantus_selectivity                    Selectivity                  AUC + curve
+quantus_sufficiency                    Sufficiency                  scalar (depends on the whole batch)
+quantus_infidelity                     Infidelity                   scalar
+=====================================  ===========================  ====================================
+
+Output keys: ``<registered name>`` [B] and, for curve metrics, ``<registered name>_curve`` [B, K]. The scalar of a
+curve metric is Quantus's own ``utils.calculate_auc`` of that image's curve (trapezoid, dx = 1, i.e. in step
+units, as ``get_auc_score`` averages); for ROAD it is the mean over ``percentages`` of the per-image top-1
+correctness (Quantus only reports the mean curve over images; the adapter keeps the per-image rows).
+
+How it calls Quantus: ``metric_cls(**kwargs)(model=model, x_batch=x.cpu().numpy(), y_batch=target, a_batch=a,
+channel_first=True, device=str(x.device), batch_size=max_batch or B)`` with ``return_aggregate=False`` and the
+model in eval mode (Quantus refuses a training-mode model; so does the adapter). Inside the call ``np.trapz`` is
+made available (:func:`attribution.metrics._compat.numpy_trapz`), Quantus still uses it and NumPy 2.4 removed it.
+
+Adapter options (every metric):
+    reduce_channels: how [B,C,H,W] attributions become Quantus's ``a_batch``: "sum" (default, Quantus's
+        convention, [B,1,H,W]), "abs_sum", or "none" (all channels). ROAD needs a spatial map ("none" refused).
+    seed: NumPy global seed set for the call (state restored afterwards) so the random metrics
+        (FaithfulnessCorrelation, MonotonicityCorrelation, Infidelity, ROAD noise) are reproducible; None leaves
+        the global RNG alone.
+    softmax: None (the Quantus metric's default) or a bool passed to the call.
+    max_batch: Quantus ``batch_size`` (None: the whole batch in one Quantus batch).
+    device: None (= x.device) or a device string for Quantus.
+    mean, std: accepted for uniformity, unused.
+Any other keyword goes to the Quantus class's constructor (checked against its signature). Fast defaults the
+adapter sets unless given (Quantus's own defaults are per-element or per-4x4-patch loops, hours on 224 x 224):
+
+- ``features_in_step="auto"`` (FaithfulnessEstimate, PixelFlipping, Monotonicity, MonotonicityCorrelation): the
+  smallest divisor of H*W that is >= H*W / 64, so 64 steps per channel of the broadcast map (Quantus asserts
+  H*W % features_in_step == 0); e.g. 784 at 224 x 224, 4 at 16 x 16. MonotonicityCorrelation: H*W / 16 and
+  ``nr_samples=10`` (Quantus: 100 samples per step), since every step costs ``nr_samples`` forwards.
+- ROAD ``percentages=[10, 20, ..., 90]``; Selectivity ``patch_size="auto"`` = max(8, H // 14);
+  Infidelity ``perturb_patch_sizes="auto"`` = [max(4, H // 8)], ``n_perturb_samples=10``.
+- ``disable_warnings=True``, ``display_progressbar=False``, ``return_aggregate=False``.
+
+Quantus 0.6 multichannel bugs, worked around without patching Quantus (only for C > 1; with one channel the call
+is exactly Quantus's): IROF builds a [B,1,H,W] segment mask but asserts it has the image's shape - the adapter
+passes a ``perturb_func`` that broadcasts the mask to the channels; ROAD ranks the channel-broadcast attribution
+(C*H*W entries) but imputes by pixel index (H*W) - the adapter passes the map broadcast to [B,C,H,W] (so ROAD
+takes p% of the C*H*W entries) and a ``perturb_func`` that maps entry indices to their pixels (index mod H*W,
+first occurrence order), i.e. ~p% of the pixels are imputed as ROAD intends.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ._compat import numpy_trapz
+from .base import Metric, register_metric
+
+# registered name -> (Quantus class, output kind, adapter defaults)
+QUANTUS_METRICS: dict[str, tuple] = {
+    "quantus_faithfulness_correlation": ("FaithfulnessCorrelation", "scalar", {}),
+    "quantus_faithfulness_estimate": ("FaithfulnessEstimate", "scalar", {"features_in_step": "auto"}),
+    "quantus_pixel_flipping": ("PixelFlipping", "curve", {"features_in_step": "auto"}),
+    "quantus_region_perturbation": ("RegionPerturbation", "curve", {}),
+    "quantus_monotonicity": ("Monotonicity", "scalar", {"features_in_step": "auto"}),
+    "quantus_monotonicity_correlation": ("MonotonicityCorrelation", "scalar",
+                                         {"features_in_step": "auto", "nr_samples": 10}),
+    "quantus_road": ("ROAD", "road", {"percentages": list(range(10, 100, 10))}),
+    "quantus_irof": ("IROF", "scalar", {}),
+    "quantus_selectivity": ("Selectivity", "curve", {"patch_size": "auto"}),
+    "quantus_sufficiency": ("Sufficiency", "scalar", {}),
+    "quantus_infidelity": ("Infidelity", "scalar", {"perturb_patch_sizes": "auto", "n_perturb_samples": 10}),
+}
+AUTO_STEPS = {"MonotonicityCorrelation": 16}  # steps per channel of features_in_step="auto" (default 64)
+COMMON_DEFAULTS = {"disable_warnings": True, "display_progressbar": False, "return_aggregate": False}
+REDUCTIONS = ("sum", "abs_sum", "none")
+
+
+def snake_case(name: str) -> str:
+    """``PixelFlipping`` -> ``pixel_flipping``, ``ROAD`` -> ``road``, ``IROF`` -> ``irof``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _quantus():
+    import quantus  # imported lazily: it takes seconds
+
+    return quantus
+
+
+def _auto_features_in_step(hw: int, steps: int = 64) -> int:
+    target = max(1, -(-hw // steps))
+    for d in range(target, hw + 1):
+        if hw % d == 0:
+            return d
+    return hw
+
+
+def _broadcast_mask_perturb(fn):
+    @functools.wraps(fn)
+    def perturb(arr, mask, **kwargs):
+        return fn(arr=arr, mask=np.broadcast_to(mask, arr.shape), **kwargs)
+
+    return perturb
+
+
+def _pixel_index_perturb(fn, hw: int):
+    @functools.wraps(fn)
+    def perturb(arr, indices, **kwargs):
+        pix = np.asarray(indices) % hw
+        _, first = np.unique(pix, return_index=True)
+        return fn(arr=arr, indices=pix[np.sort(first)], **kwargs)
+
+    return perturb
+
+
+class QuantusMetric(Metric):
+    """One Quantus metric class behind ``metric(model, x, attr, target)``; see the module docstring."""
+
+    def __init__(self, metric_name: str, registered_name: str | None = None, reduce_channels: str = "sum",
+                 seed: int | None = 0, softmax: bool | None = None, device: str | None = None, mean=None, std=None,
+                 max_batch: int | None = None, **quantus_kwargs: Any):
+        super().__init__(mean, std, max_batch)
+        quantus = _quantus()
+        cls = getattr(quantus, metric_name, None)
+        if not (inspect.isclass(cls) and hasattr(cls, "evaluate_batch")):
+            known = sorted(v[0] for v in QUANTUS_METRICS.values())
+            raise ConfigError(f"invalid metric_name={metric_name!r}: a Quantus metric class, e.g. {known}")
+        if reduce_channels not in REDUCTIONS:
+            raise ConfigError(f"invalid reduce_channels={reduce_channels!r}: choose one of {list(REDUCTIONS)}")
+        if metric_name == "ROAD" and reduce_channels == "none":
+            raise ConfigError("reduce_channels='none' is not supported by quantus ROAD (it imputes pixels): use "
+                              "'sum' or 'abs_sum'")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"invalid seed={seed!r}: an integer or None")
+        if softmax is not None and not isinstance(softmax, bool):
+            raise ConfigError(f"invalid softmax={softmax!r}: true, false or null")
+        params = inspect.signature(cls.__init__).parameters
+        allowed = sorted(p for p in params if p not in ("self", "kwargs", "args"))
+        unknown = sorted(set(quantus_kwargs) - set(allowed))
+        if unknown:
+            raise ConfigError(f"quantus {metric_name} got unknown option(s) {unknown}; allowed: {allowed} plus "
+                              f"the adapter's reduce_channels, seed, softmax, device, max_batch, mean, std")
+        self.cls = cls
+        self.metric_name = metric_name
+        self.name = registered_name or f"quantus_{snake_case(metric_name)}"
+        defaults = dict(COMMON_DEFAULTS)
+        for cname, _, extra in QUANTUS_METRICS.values():
+            if cname == metric_name:
+                defaults.update(extra)
+        self.kwargs = {k: v for k, v in {**defaults, **quantus_kwargs}.items() if k in params}
+        self.reduce_channels = reduce_channels
+        self.seed = seed
+        self.softmax = softmax
+        self.device = device
+
+    # -- construction of the Quantus object for one input shape -------------------------------------------
+    def quantus_kwargs(self, x_shape) -> dict[str, Any]:
+        """The constructor keywords used for inputs of ``x_shape`` ("auto" values resolved)."""
+        _, c, h, w = x_shape
+        kw = dict(self.kwargs)
+        if kw.get("features_in_step") == "auto":
+            kw["features_in_step"] = _auto_features_in_step(h * w, AUTO_STEPS.get(self.metric_name, 64))
+        if kw.get("patch_size") == "auto":
+            kw["patch_size"] = max(8, h // 14)
+        if kw.get("perturb_patch_sizes") == "auto":
+            kw["perturb_patch_sizes"] = [max(4, h // 8)]
+        if c > 1 and self.metric_name == "IROF":
+            base = kw.get("perturb_func") or _quantus().baseline_replacement_by_mask
+            kw["perturb_func"] = _broadcast_mask_perturb(base)
+        if c > 1 and self.metric_name == "ROAD":
+            base = kw.get("perturb_func") or _quantus().noisy_linear_imputation
+            kw["perturb_func"] = _pixel_index_perturb(base, h * w)
+        return kw
+
+    def quantus_inputs(self, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor):
+        """(x_batch, y_batch, a_batch) numpy arrays as handed to Quantus."""
+        a = attr.detach().float()
+        if a.dim() == 3:
+            a = a.unsqueeze(1)
+        if self.reduce_channels == "sum":
+            a = a.sum(1, keepdim=True)
+        elif self.reduce_channels == "abs_sum":
+            a = a.abs().sum(1, keepdim=True)
+        if self.metric_name == "ROAD" and x.shape[1] > 1:
+            a = a.expand(-1, x.shape[1], -1, -1)
+        return (x.detach().float().cpu().numpy(), target.detach().cpu().numpy().astype(np.int64),
+                np.ascontiguousarray(a.cpu().numpy()))
+
+    def build(self, x_shape):
+        return self.cls(**self.quantus_kwargs(x_shape))
+
+    # -- evaluation --------------------------------------------------------------------------------------
+    def compute(self, model, x, attr, target):
+        if model.training:
+            raise ConfigError("quantus metrics need the model in eval mode (call model.eval())")
+        x_np, y_np, a_np = self.quantus_inputs(x, attr, target)
+        metric = self.build(x.shape)
+        if self.metric_name == "ROAD":
+            # keep the per-image rows: Quantus's postprocess would replace them by the mean curve over images
+            metric.custom_postprocess = lambda **kwargs: None
+        call = {"model": model, "x_batch": x_np, "y_batch": y_np, "a_batch": a_np, "channel_first": True,
+                    "device": self.device or str(x.device), "batch_size": self.max_batch or len(x_np)}
+        if self.softmax is not None:
+            call["softmax"] = self.softmax
+        state = np.random.get_state() if self.seed is not None else None
+        try:
+            if self.seed is not None:
+                np.random.seed(self.seed)
+            with numpy_trapz():
+                scores = metric(**call)
+                return self._to_outputs(scores, x.device)
+        finally:
+            if state is not None:
+                np.random.set_state(state)
+
+    def _to_outputs(self, scores, device) -> dict[str, torch.Tensor]:
+        from quantus.helpers import utils as qutils
+
+        if self.metric_name == "ROAD" or isinstance(scores, dict):
+            if isinstance(scores, dict):
+                raise ConfigError(f"quantus {self.metric_name} returned only an aggregate over images")
+            curve = np.concatenate([np.asarray(s, dtype=np.float64) for s in scores], axis=0)
+            return {self.name: torch.tensor(curve.mean(1), dtype=torch.float32, device=device),
+                    f"{self.name}_curve": torch.tensor(curve, dtype=torch.float32, device=device)}
+        first = np.asarray(scores[0], dtype=np.float64) if len(scores) else np.zeros(())
+        if first.ndim == 0:
+            vals = np.asarray([float(s) for s in scores], dtype=np.float64)
+            return {self.name: torch.tensor(vals, dtype=torch.float32, device=device)}
+        curves = [np.asarray(s, dtype=np.float64) for s in scores]
+        length = max(len(c) for c in curves)
+        curve = np.full((len(curves), length), np.nan)
+        for i, cv in enumerate(curves):
+            curve[i, : len(cv)] = cv
+        auc = np.asarray([float(qutils.calculate_auc(cv)) for cv in curves])
+        return {self.name: torch.tensor(auc, dtype=torch.float32, device=device),
+                f"{self.name}_curve": torch.tensor(curve, dtype=torch.float32, device=device)}
+
+
+def _make_factory(registered: str, class_name: str):
+    def factory(**options):
+        if "metric_name" in options:
+            raise ConfigError(f"{registered} is fixed to Quantus {class_name}; use 'quantus' with metric_name=")
+        return QuantusMetric(class_name, registered_name=registered, **options)
+
+    factory.__name__ = registered
+    factory.__doc__ = f"Quantus ``{class_name}`` through :class:`QuantusMetric` (see the module docstring)."
+    return factory
+
+
+for _name, (_cls, _, _) in QUANTUS_METRICS.items():
+    register_metric(_name)(_make_factory(_name, _cls))
+
+
+@register_metric("quantus")
+def quantus_metric(metric_name: str = "PixelFlipping", **options) -> QuantusMetric:
+    """Any Quantus metric class by name, e.g. ``build_metric("quantus", metric_name="ROAD")``; outputs are keyed
+    ``quantus_<snake_case(metric_name)>``."""
+    return QuantusMetric(metric_name, **options)
+
+
+__all__ = ["QUANTUS_METRICS", "QuantusMetric", "snake_case"]
