@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ class AttributionCache:
             with np.load(p) as z:
                 attr = z["attr"].astype(np.float32) * np.float32(z["scale"])
                 rec = {k: float(z[k]) for k in ("completeness", "seconds", "passes_fb", "passes_f")}
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None  # unreadable (e.g. written by an older version): recompute
         rec["attr"] = torch.from_numpy(attr)
         return rec

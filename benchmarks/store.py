@@ -13,6 +13,7 @@ so a batch that is in both a shard file and a part (killed between the two steps
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -21,6 +22,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - no flock (Windows): one writer per shard there
+    fcntl = None
 
 KEY = ["dataset", "model", "method", "method_hash", "image_id"]
 #: Columns every row has, in the order files are written (metric columns follow, then provenance).
@@ -147,6 +153,22 @@ def load_store(out_dir, prefix: str = "") -> pd.DataFrame:
     raise RuntimeError(f"results store {store_dir(out_dir)} kept changing while it was read")
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Exclusive advisory lock (flock) on ``path`` for the block; the OS drops it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks: go on unlocked
+                pass
+        yield
+    finally:
+        os.close(fd)
+
+
 class ShardWriter:
     """Writes the rows of one run shard: a part file per batch, folded into the shard file by :meth:`close`."""
 
@@ -172,6 +194,12 @@ class ShardWriter:
         return sorted(self.parts_dir.glob(f"{self.name}__*.parquet"))
 
     def close(self) -> Path | None:
+        """Fold under an exclusive lock on the shard: two writers of one shard (a requeued job next to its first
+        copy) never replace each other's fold with a stale one."""
+        with _locked(store_dir(self.out_dir) / f".{self.name}.lock"):
+            return self._fold()
+
+    def _fold(self) -> Path | None:
         """Fold this shard's parts (and its previous shard file) into the shard file, then delete the parts.
 
         Killed between the two steps, the rows are in both places; :func:`load_store` keeps one of each.

@@ -21,7 +21,15 @@ def default_max_batch(device: torch.device) -> int:
 
 
 def is_oom(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+    """CUDA's OutOfMemoryError, or the CPU allocator's "can't allocate memory" / "not enough memory"."""
+    msg = str(err).lower()
+    return isinstance(err, torch.OutOfMemoryError) or any(
+        s in msg for s in ("out of memory", "can't allocate memory", "not enough memory"))
+
+
+def shrinks_on_oom(device: torch.device) -> bool:
+    """On CUDA an out-of-memory chunk is halved and retried; elsewhere the run stops naming the setting to lower."""
+    return device.type == "cuda"
 
 
 class PassCounter:
@@ -107,7 +115,7 @@ class GradientEvaluator:
             except RuntimeError as err:
                 if not is_oom(err):
                     raise
-                if x.device.type != "cuda":
+                if not shrinks_on_oom(x.device):
                     raise MemoryError(
                         f"out of memory on {x.device} with a chunk of {stop - start} rows: lower max_batch "
                         f"(e.g. method.max_batch={max(1, (stop - start) // 2)})") from err
