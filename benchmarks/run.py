@@ -628,6 +628,11 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
                 problems.append(f"{kind}={c.get('name', '?')}: {type(e).__name__}: {e}")
         return built[key]
 
+    for dev in dict.fromkeys(str(cfg.get("device", "auto")) for cfg in cfgs):
+        try:
+            select_device(dev)
+        except ValueError as e:
+            problems.append(str(e))
     for cfg in cfgs:
         ds = load("dataset", cfg["dataset"])
         clf = load("model", cfg["model"])
@@ -643,7 +648,12 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
                 if msg not in problems:
                     problems.append(msg)
     if problems:
-        raise PreflightError("cannot start: " + str(len(problems)) + " problem(s)\n  - " + "\n  - ".join(problems))
+        hint = "Set any value on the command line: dataset.source=..., model.checkpoint=..., vae.source=..., device=..."
+        if any("checkpoint_dir" in c for c in cfgs) and any("checkpoint" in p for p in problems):
+            hint += ("\nFine-tuned heads are looked up under checkpoint_dir (now "
+                     f"{next(c['checkpoint_dir'] for c in cfgs if 'checkpoint_dir' in c)!r}; set checkpoint_dir=... "
+                     "or ATTRIBUTION_CHECKPOINTS=...): <checkpoint_dir>/classifier_<dataset>/<model>_best.pt")
+        raise PreflightError(f"cannot start: {len(problems)} problem(s)\n  - " + "\n  - ".join(problems) + "\n" + hint)
 
 
 def sweep_configs(config) -> list[dict[str, Any]]:
@@ -657,6 +667,8 @@ def sweep_configs(config) -> list[dict[str, Any]]:
     parser = OverridesParser.create()
     params = OmegaConf.select(config, "hydra.sweeper.params") or {}
     given = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    # the config search path given on the command line (hydra.searchpath=[...]) shapes the composition too
+    search = [o for o in OmegaConf.select(config, "hydra.overrides.hydra") or [] if o.startswith("hydra.searchpath")]
     fixed, axes = [], {}
     for o in parser.parse_overrides(given):
         key = o.key_or_group
@@ -668,7 +680,7 @@ def sweep_configs(config) -> list[dict[str, Any]]:
     axes = {k: v for k, v in axes.items() if k in ("dataset", "model", "method", "vae")}
     out = []
     for combo in itertools.product(*axes.values()):
-        cfg = compose(config_name="config", overrides=[*fixed, *combo])
+        cfg = compose(config_name="config", overrides=[*search, *fixed, *combo])
         out.append(OmegaConf.to_container(cfg, resolve=True))
     return out
 
@@ -685,9 +697,13 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config, **kwargs) -> None:
         if config.get("preflight", False):
-            cfgs = sweep_configs(config)
-            log.info("preflight: checking the data, classifiers and VAE of %d jobs", len(cfgs))
-            preflight(cfgs)
+            try:
+                cfgs = sweep_configs(config)
+                log.info("preflight: checking the device, data, classifiers and VAE of %d jobs", len(cfgs))
+                preflight(cfgs)
+            except Exception as e:  # noqa: BLE001
+                # Hydra turns a callback's exception into a warning and goes on: stop the sweep here instead
+                raise SystemExit(f"{e}\nNothing was run.") from None
 
     def on_multirun_end(self, config, **kwargs) -> None:
         if not config.get("write_tables", True):
