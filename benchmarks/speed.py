@@ -145,6 +145,7 @@ class Config:
     calib_min_sec: Optional[float] = None
     estimate_models: List[str] = field(default_factory=list)
     estimate: bool = True
+    recalibrate: bool = True
     overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
     quick: bool = False
@@ -198,6 +199,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
                    help="models whose per-row times at 256x256 are measured for the table-1 estimate "
                         "(default: none on cpu, vgg16,resnet18,inception_v1 on cuda)")
     p.add_argument("--no-estimate", action="store_true", help="do not write the table-1 estimate")
+    p.add_argument("--no-recalibrate", action="store_true",
+                   help="measure the per-row times once (default: again at the end, keeping the faster)")
     p.add_argument("--set", action="append", default=[], metavar="NAME.KEY=VALUE",
                    help="keyword for one method or metric (YAML value), e.g. samp.max_iter=200; repeatable")
     p.add_argument("--seed", type=int, default=0)
@@ -236,7 +239,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
     cfg.calib_min_sec = a.calib_min_sec
     em = _csv_list(a.estimate_models)
     cfg.estimate_models = em if em is not None else (list(TABLE1_MODELS) if cfg.device == "cuda" else [])
-    cfg.estimate = not a.no_estimate
+    cfg.estimate, cfg.recalibrate = not a.no_estimate, not a.no_recalibrate
     cfg.seed, cfg.verbose = a.seed, not a.quiet
     for item in a.set:
         m = re.fullmatch(r"([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)=(.*)", item)
@@ -960,6 +963,7 @@ class SpeedBench:
         if not exact:
             notes.append("counted rows differ from cost() (upper bound / data dependent)")
         lb = lower_bound(per, self.t_rows)
+        row["_rows"] = per
         sec_img = sec / b
         row.update(sec_per_image=sec_img, fb_per_image=per["fb"], f_per_image=per["f"],
                    decoder_f=per.get("decoder_f", ""), decoder_b=per.get("decoder_b", ""),
@@ -1019,7 +1023,7 @@ class SpeedBench:
                 esec_img = esec / b
                 erow.update(sec_per_image=esec_img, fb_per_image=epc.fb / b, f_per_image=epc.f / b,
                             peak_mem_mb=epeak, mem_method=ehow, lower_bound_sec=row["lower_bound_sec"],
-                            ratio_to_bound=(esec_img / lb) if lb else "",
+                            ratio_to_bound=(esec_img / lb) if lb else "", _rows=per,
                             notes=f"equivalent work to {name} ({EXTERNAL_NOTES.get(ext_name, '')}); rel. diff to "
                                   f"ours {_rel_diff(eattr, attr.cpu()):.1e}")
                 if not row.get("external"):
@@ -1070,6 +1074,7 @@ class SpeedBench:
         sec_img = sec / b
         f_img = pc.f / b / c.repeats
         lb = lower_bound({"f": f_img}, self.t_rows)
+        row["_rows"] = {"f": f_img}
         levels = metric_levels(metric, name, tuple(x.shape))
         notes = []
         if name == "pic":
@@ -1139,10 +1144,37 @@ class SpeedBench:
                 r = self.run_metric(name, attr, per_level)
                 if r is not None and name == "quantus_pixel_flipping" and r.get("levels"):
                     per_level = r["sec_per_image"] / r["levels"]
+        if self.cfg.recalibrate:
+            self.recalibrate()
         if self.cfg.estimate and self.cfg.estimate_models:
             self.calibrate_estimate_models()
         self.log("done")
         return self.rows
+
+    def recalibrate(self):
+        """Measure the per-row times again after all methods and keep the faster of the two measurements, then
+        recompute every bound: on a machine whose load changes during the run, a bound measured once at the start
+        can be slower than what the methods later achieve (ratios < 1)."""
+        first = [r for r in self.rows if r["kind"] == "calibration"]
+        again = self.calibrate()
+        fresh = self.rows[-len(again):] if again else []
+        del self.rows[len(self.rows) - len(fresh):]
+        for old in first:
+            key = old["name"][len("cal."):]
+            new = next((r for r in fresh if r["name"] == old["name"]), None)
+            if new is not None and new["sec_per_image"] < old["sec_per_image"]:
+                old.update(sec_per_image=new["sec_per_image"],
+                           notes=new["notes"] + "; best of two sweeps (start and end of the run)")
+            else:
+                old["notes"] += "; best of two sweeps (start and end of the run)"
+            self.t_rows[key] = min(self.t_rows.get(key, math.inf), again.get(key, math.inf))
+        for r in self.rows:
+            per = r.get("_rows")
+            sec = _num(r.get("sec_per_image"))
+            if per is None or sec is None:
+                continue
+            lb = lower_bound(per, self.t_rows)
+            r.update(lower_bound_sec=lb if lb is not None else "", ratio_to_bound=(sec / lb) if lb else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------

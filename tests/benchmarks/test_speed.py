@@ -70,8 +70,9 @@ def test_loops_captum_and_metric_rows(run):
     assert float(cap["fb_per_image"]) == json.loads(ig["cost"])["fb"]  # the same rows as ours
     diff = _row(rows, "metric", "diffid")
     assert diff["status"] == "ok" and float(diff["f_per_image"]) == 18 and diff["levels"] == "18"
-    cal = {r["name"] for r in rows if r["kind"] == "calibration"}
-    assert {"cal.classifier_fb", "cal.classifier_f"} <= cal
+    cal = {r["name"]: r for r in rows if r["kind"] == "calibration"}
+    assert {"cal.classifier_fb", "cal.classifier_f"} <= set(cal)
+    assert "best of two sweeps" in cal["cal.classifier_fb"]["notes"]  # re-measured at the end of the run
 
 
 def test_markdown_goals_and_estimate(run):
