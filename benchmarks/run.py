@@ -272,10 +272,10 @@ def build(setup: Setup) -> Setup:
     dcfg = resolve_embedded(cfg["dataset"])
     ds_name = str(dcfg.get("name", "dataset"))
     manifest = setup.out_dir / f"manifest_{ds_name}.json"
-    if manifest.exists():
-        setup.dataset = _build("dataset", dcfg, manifest=str(manifest))
-    else:
-        setup.dataset = _build("dataset", dcfg)
+    if dcfg.get("manifest") is None and manifest.exists():  # a dataset.manifest given by the user wins
+        dcfg["manifest"] = str(manifest)
+    setup.dataset = _build("dataset", dcfg)
+    if not manifest.exists():
         atomic_write_text(manifest, json.dumps(setup.dataset.manifest(), indent=1))
     setup.classifier = _build("model", resolve_embedded(cfg["model"]))
     n_ds, n_clf = getattr(setup.dataset, "num_classes", None), getattr(setup.classifier, "num_classes", None)

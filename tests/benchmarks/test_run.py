@@ -96,7 +96,8 @@ def write_conf(root: Path, dataset: dict | None = None, model: dict | None = Non
 
     conf = root / "conf"
     for group, data in {
-        "dataset/tiny.yaml": {"_target_": "test_run.TinyDataset", "name": "tiny", "n": 6, **(dataset or {})},
+        "dataset/tiny.yaml": {"_target_": "test_run.TinyDataset", "name": "tiny", "n": 6, "manifest": None,
+                              **(dataset or {})},
         "model/tiny.yaml": {"_target_": "test_run.TinyClassifier", **(model or {})},
         "method/t_ig.yaml": {"name": "ig", "n_steps": 6, "baseline": "black"},
         "method/t_gi.yaml": {"name": "grad_input"},
