@@ -36,6 +36,8 @@ TRAILING = ["metrics", "device", "versions", "git_commit", "seed", "shard", "wri
 STATUSES = ("ok", "bad_model_output", "zero_attribution", "skipped")
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _safe(name: str) -> str:
@@ -75,6 +77,7 @@ def atomic_write(path, write) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -351,3 +351,36 @@ def test_preflight_lists_every_problem(tmp_path):
     assert "2 problem(s)" in msg and "dataset=image_folder" in msg and "nowhere" in msg
     assert "7 outputs" in msg and "4 classes" in msg
     runner.preflight(cfgs[2:])  # nothing missing: returns quietly
+
+
+def test_experiment_grids_cover_what_they_promise():
+    import yaml
+    from omegaconf import OmegaConf
+
+    import attribution
+    from attribution.methods import METHODS
+
+    demo_c = OmegaConf.to_container(compose(["experiment=demo"]), resolve=True)
+    assert set(demo_c["metrics"]) == set(attribution.available_metrics()) - {"quantus"}
+    for spec in runner.metrics_config(demo_c).values():  # every demo metric option is valid
+        attribution.build_metric(spec["metric"], **spec["options"])
+    assert set(demo_c["suites"]) == {"photos", "mnist"}
+    assert any(getattr(METHODS.get(m), "needs_vae", False) for m in attribution.available_methods())
+
+    for exp, n_jobs in (("demo", None), ("table1", 99)):
+        params = yaml.safe_load((Path(runner.CONFIG_DIR) / "experiment" / f"{exp}.yaml").read_text())["hydra"][
+            "sweeper"]["params"]
+        methods = params["method"].split(",")
+        for m in methods:
+            assert (Path(runner.CONFIG_DIR) / "method" / f"{m}.yaml").exists(), m
+        if exp == "demo":
+            assert set(methods) == set(attribution.available_methods())
+        else:
+            assert len(methods) == 11 and "random" not in methods
+            assert len(params["dataset"].split(",")) * len(params["model"].split(",")) * len(methods) == n_jobs
+
+    t1 = OmegaConf.to_container(compose(["experiment=table1", "dataset=oxford_pet", "model=inception_v1",
+                                         "checkpoint_dir=/ck", "method=ma_gig"]), resolve=True)
+    assert t1["model"]["checkpoint"] == "/ck/classifier_oxfordpet/inception_best.pt"
+    assert t1["vae"]["name"] == "sd2" and t1["device"] == "cuda" and list(t1["metrics"]) == ["diffid"]
+    assert t1["out_dir"] == "results/table1" and t1["preflight"] is True

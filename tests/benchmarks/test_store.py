@@ -143,3 +143,11 @@ def test_curve_columns_of_different_lengths_survive(tmp_path):
     w.close()
     df = load_store(tmp_path).set_index("image_id")
     assert len(df.loc["b", "diffid.insertion_curve"]) == 5 and np.isnan(df.loc["a", "pic.sic"])
+
+
+def test_files_get_the_usual_mode(tmp_path):
+    """Not mkstemp's 0600: other users of a shared cluster filesystem can read the results."""
+    from benchmarks import store
+
+    p = atomic_write_text(tmp_path / "m.json", "{}")
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~store._UMASK)
