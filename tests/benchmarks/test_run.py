@@ -384,3 +384,27 @@ def test_experiment_grids_cover_what_they_promise():
     assert t1["model"]["checkpoint"] == "/ck/classifier_oxfordpet/inception_best.pt"
     assert t1["vae"]["name"] == "sd2" and t1["device"] == "cuda" and list(t1["metrics"]) == ["diffid"]
     assert t1["out_dir"] == "results/table1" and t1["preflight"] is True
+
+
+def test_wandb_logger_gets_the_rows(conf, tmp_path, monkeypatch):
+    """logger=wandb goes through benchmarks.wandb_log.WandbLogger: every batch's rows, then the final store rows."""
+    import benchmarks.wandb_log as wl
+
+    seen = {"rows": 0, "final": None, "kw": None}
+
+    class Spy:
+        def __init__(self, **kw):
+            seen["kw"] = kw
+
+        def log_rows(self, rows):
+            seen["rows"] += len(rows)
+
+        def finish(self, df=None):
+            seen["final"] = len(df)
+
+    monkeypatch.setattr(wl, "WandbLogger", Spy)
+    out = tmp_path / "out"
+    run_inproc(base_overrides(conf, out, "logger=wandb", "logger.mode=offline"))
+    assert seen["rows"] == 6 and seen["final"] == 6
+    assert seen["kw"]["mode"] == "offline" and seen["kw"]["project"] == "attribution-bench"
+    assert seen["kw"]["name"] == "tiny/tinynet/ig" and seen["kw"]["config"]["method"]["name"] == "ig"
