@@ -235,7 +235,10 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
         attribution.build_metric(spec["metric"], **spec["options"])
 
     vae_cfg = cfg.get("vae") if needs_vae else None
-    method_hash = provenance.config_hash({"name": name, **mcfg, "vae": vae_cfg})
+    # what the attribution depends on beyond the method's own keys: its VAE, and IG2's reference bank size
+    bank = int(cfg.get("reference_bank") or 100) if hasattr(factory, "set_references") else None
+    method_hash = provenance.config_hash({"name": name, **mcfg, "vae": vae_cfg, **({"reference_bank": bank}
+                                                                                  if bank else {})})
     setup_hash = provenance.config_hash({"dataset": cfg["dataset"], "model": cfg["model"], "target": target,
                                          "seed": cfg.get("seed"), "max_images": max_images})
     out_dir = Path(str(cfg.get("out_dir") or "results/adhoc")).expanduser()
