@@ -37,6 +37,7 @@ import torch
 
 from . import provenance
 from .cache import AttributionCache, roundtrip
+from .grids import save_samples, write_attribution_grids
 from .store import ShardWriter, atomic_write_text, load_store, run_stem
 
 log = logging.getLogger("benchmarks.run")
@@ -449,7 +450,9 @@ def _run_batch(setup, batch_ids, index_of, partial, cache, norm, model, method, 
         good.append((row, s))
     if not good:
         return rows
-    x = norm.normalize(torch.stack([s.image.float() for _, s in good]).to(device))
+    pixels = torch.stack([s.image.float() for _, s in good])
+    save_samples(setup.out_dir, ds.name, setup.classifier.name, [s.id for _, s in good], pixels)
+    x = norm.normalize(pixels.to(device))
     labels = torch.tensor([int(s.label) for _, s in good], device=device)
     with torch.no_grad():
         logits = model(x)
@@ -534,6 +537,9 @@ def _run_batch(setup, batch_ids, index_of, partial, cache, norm, model, method, 
 def finalize(out_dir) -> list[str]:
     """Write the tables and the report of ``out_dir`` (if those modules exist). Returns what was written."""
     written = []
+    grids = write_attribution_grids(out_dir)  # before the report, which embeds every PNG in figures/
+    if grids:
+        written.append(f"benchmarks.grids.write_attribution_grids: {[str(g) for g in grids]}")
     for module, func in (("benchmarks.table", "write_tables"), ("benchmarks.report", "write_report")):
         try:
             mod = __import__(module, fromlist=[func])

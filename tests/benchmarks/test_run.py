@@ -408,3 +408,26 @@ def test_wandb_logger_gets_the_rows(conf, tmp_path, monkeypatch):
     assert seen["rows"] == 6 and seen["final"] == 6
     assert seen["kw"]["mode"] == "offline" and seen["kw"]["project"] == "attribution-bench"
     assert seen["kw"]["name"] == "tiny/tinynet/ig" and seen["kw"]["config"]["method"]["name"] == "ig"
+
+
+def test_attribution_grid_from_the_cache(conf, tmp_path):
+    """finalize draws one image x method grid per (dataset, model) from the kept samples and the cache."""
+    from PIL import Image
+
+    from benchmarks.grids import samples_path
+
+    out = tmp_path / "out"
+    for method in ("ig", "grad_input"):
+        run_inproc(base_overrides(conf, out, f"method={method}"))
+    written = runner.finalize(out)
+    assert any("write_attribution_grids" in w for w in written)
+    import numpy as np
+
+    with np.load(samples_path(out, "tiny", "tinynet")) as z:
+        assert [str(i) for i in z["ids"]] == [f"im/{i:02d}.png" for i in range(4)]
+        assert z["pixels"].shape[0] == 4 and 0 <= z["pixels"].min() and z["pixels"].max() <= 1
+    png = out / "figures" / "attributions__tiny__tinynet.png"
+    w, h = Image.open(png).size
+    assert abs(w / h - (1.9 * 3) / (1.9 * 4 + 0.3)) < 0.05  # 4 image rows x (image + 2 methods) columns
+    assert "attributions__tiny__tinynet.png" in (out / "report.html").read_text() or \
+        "data:image/png" in (out / "report.html").read_text()
