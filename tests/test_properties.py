@@ -172,7 +172,8 @@ def test_methods_give_finite_maps_of_the_input_shape(case, spec):
 # --------------------------------------------------------------------------------------------- path builders
 @settings(max_examples=60, **SETTINGS)
 @given(case=cases(), mode=st.sampled_from(["svd/per_channel", "svd/joint", "dct", "wavelet", "laplacian"]),
-       overlap=st.floats(0.0, 1.0, allow_subnormal=False), gating=st.sampled_from(GATINGS), band=st.sampled_from(["coarse_to_fine", "authors"]))
+       overlap=st.floats(0.0, 1.0, allow_subnormal=False),
+       gating=st.sampled_from(GATINGS), band=st.sampled_from(["coarse_to_fine", "authors"]))
 def test_spectral_path_is_finite_and_ends_at_the_input(case, mode, overlap, gating, band):
     _, x, b, _ = case  # the "attribution" draw doubles as a baseline with ties / zeros
     spectral, _, channel = mode.partition("/")
@@ -191,7 +192,8 @@ def test_spectral_path_is_finite_and_ends_at_the_input(case, mode, overlap, gati
 
 
 @settings(max_examples=60, **SETTINGS)
-@given(case=cases(), fraction=st.floats(0.01, 1.0, allow_subnormal=False), share=st.floats(0.0, 1.0, allow_subnormal=False),
+@given(case=cases(), fraction=st.floats(0.01, 1.0, allow_subnormal=False),
+       share=st.floats(0.0, 1.0, allow_subnormal=False),
        grad_kind=st.sampled_from(["random", "ties", "zero", "nan"]))
 def test_guided_step_lands_on_its_l1_target_between_current_and_end(case, fraction, share, grad_kind):
     _, x, a, _ = case

@@ -16,7 +16,7 @@ BENCH_TESTS = HERE.parent / "benchmarks"
 if str(BENCH_TESTS) not in sys.path:
     sys.path.insert(0, str(BENCH_TESTS))
 
-from test_run import ROOT, TinyClassifier, TinyDataset, base_overrides, cli, compose, run_inproc, write_conf  # noqa: F401
+from test_run import ROOT, TinyClassifier, TinyDataset, base_overrides, cli, compose, run_inproc, write_conf  # noqa: F401,E402
 
 #: columns that legitimately differ between two runs of one config (timings, write stamps, the checkout state)
 RUN_ONLY = ["seconds", "written_at", "git_commit"]
