@@ -21,19 +21,31 @@ STD = (0.229, 0.224, 0.225)
 class SmoothNet(nn.Module):
     """A smooth analytic classifier: conv -> tanh -> pooled linear head (float64-friendly)."""
 
-    def __init__(self, channels=3, classes=5, seed=0):
+    def __init__(self, channels=3, classes=5, seed=0, width=8, scale=0.05):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.conv = nn.Conv2d(channels, 8, 3, padding=1)
-        self.head = nn.Linear(8 * 4, classes)
+        self.conv = nn.Conv2d(channels, width, 3, padding=1)
+        self.head = nn.Linear(width * 4, classes)
         with torch.no_grad():
             for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
 
     def forward(self, x):
         h = torch.tanh(self.conv(x))
         h = nn.functional.adaptive_avg_pool2d(h, 2).flatten(1)
         return self.head(h)
+
+
+def TanhNet(classes=5, scale=0.3, seed=0):
+    """The sequential methods' test model: SmoothNet with 6 features and larger weights (more curvature)."""
+    return SmoothNet(classes=classes, seed=seed, width=6, scale=scale)
+
+
+def normalized_images(n=3, size=8, seed=1):
+    """n random [0,1] images mapped through the ImageNet normalisation."""
+    g = torch.Generator().manual_seed(seed)
+    pix = torch.rand(n, 3, size, size, generator=g)
+    return (pix - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
 class LinearNet(nn.Module):

@@ -3,32 +3,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import MEAN, STD
+from conftest import MEAN, STD, TanhNet, normalized_images
 
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.methods.agi import agi_target_classes
-
-
-class TanhNet(nn.Module):
-    def __init__(self, classes=5, scale=0.3, seed=0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(6 * 4, classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * scale)
-
-    def forward(self, x):
-        h = torch.tanh(self.conv(x))
-        return self.head(F.adaptive_avg_pool2d(h, 2).flatten(1))
-
-
-def _images(n=3, size=8, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    pix = torch.rand(n, 3, size, size, generator=g)
-    return (pix - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
 def _upstream_agi(model, x, y, num_neg_cls, eps, max_iter, mean, std):
@@ -75,7 +54,7 @@ def _upstream_agi(model, x, y, num_neg_cls, eps, max_iter, mean, std):
 
 @pytest.mark.parametrize("eps,max_iter", [(0.05, 15), (0.3, 6)])
 def test_agi_matches_upstream_per_image_loop(eps, max_iter):
-    model, x, y = TanhNet().eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("agi", step_size=eps, max_iter=max_iter, mean=MEAN, std=STD, max_batch=4)
     out = m.attribute(model, x, y)
     ref, iters, success = _upstream_agi(model, x, y, 10, eps, max_iter, MEAN, STD)
@@ -97,7 +76,7 @@ def test_agi_target_classes_as_documented():
     assert agi_target_classes(102, 10) == list(range(0, 101, 10)) and len(agi_target_classes(102, 10)) == 11
     assert agi_target_classes(10, 10) == list(range(9))  # class 9 is never a target (upstream quirk)
     assert agi_target_classes(1000, 15) == list(range(0, 999, 66))  # upstream class default num_neg_cls=15
-    model, x = TanhNet(classes=5).eval(), _images()
+    model, x = TanhNet(classes=5).eval(), normalized_images()
     out = attribution.build_method("agi", max_iter=2).attribute(model, x, torch.tensor([0, 3, 4]))
     assert out.extras["targets"].tolist() == [0, 1, 2, 3]
     assert out.extras["valid"].tolist() == [[False, True, True, True], [True, True, True, False],
@@ -106,7 +85,7 @@ def test_agi_target_classes_as_documented():
 
 
 def test_agi_stopping_masks_and_pass_count():
-    model, x, y = TanhNet().eval(), _images(n=4), torch.tensor([0, 1, 2, 3])
+    model, x, y = TanhNet().eval(), normalized_images(n=4), torch.tensor([0, 1, 2, 3])
     m = attribution.build_method("agi", num_classes=5, mean=MEAN, std=STD, max_batch=5)
     with PassCounter(model) as pc:
         out = m.attribute(model, x, y)
@@ -136,7 +115,7 @@ class _Recorder(nn.Module):
 
 @pytest.mark.parametrize("mean,std", [(MEAN, STD), (None, None)])
 def test_agi_clamps_to_pixel_bounds(mean, std):
-    x = _images() if mean else torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x = normalized_images() if mean else torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     rec = _Recorder(TanhNet().eval())
     attribution.build_method("agi", step_size=0.7, max_iter=4, mean=mean, std=std)(rec, x, torch.tensor([0, 1, 2]))
     m = torch.tensor(mean or (0.0, 0.0, 0.0))
@@ -153,4 +132,4 @@ def test_agi_rejects_bad_values_and_mismatched_classes():
         with pytest.raises(ValueError):
             attribution.build_method("agi", **bad)
     with pytest.raises(ConfigError, match="num_classes"):
-        attribution.build_method("agi", num_classes=7)(TanhNet().eval(), _images(), torch.tensor([0, 1, 2]))
+        attribution.build_method("agi", num_classes=7)(TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2]))

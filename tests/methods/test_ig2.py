@@ -3,34 +3,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from conftest import MEAN, STD
+from conftest import MEAN, STD, TanhNet, normalized_images
 
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.methods.ig2 import find_representation_layer
-
-
-class TanhNet(nn.Module):
-    """conv -> tanh -> 2x2 pool -> ``head`` (the representation is the head's 24-d input)."""
-
-    def __init__(self, classes=5, scale=0.3, seed=0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(6 * 4, classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * scale)
-
-    def forward(self, x):
-        h = torch.tanh(self.conv(x))
-        return self.head(F.adaptive_avg_pool2d(h, 2).flatten(1))
-
-
-def _images(n=3, size=8, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    pix = torch.rand(n, 3, size, size, generator=g)
-    return (pix - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
 def _upstream_ig2(model, layer, x, y, refs, steps, step_size):
@@ -75,7 +52,7 @@ def _upstream_ig2(model, layer, x, y, refs, steps, step_size):
 
 
 def test_ig2_matches_upstream_per_image_loop_batch_bank():
-    model, x, y = TanhNet().eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("ig2", steps=20, step_size=0.05, rep_layer="head", seed=3, max_batch=2)
     out = m.attribute(model, x, y)
     idx = out.extras["reference_indices"]
@@ -91,8 +68,8 @@ def test_ig2_matches_upstream_per_image_loop_batch_bank():
 
 
 def test_ig2_matches_upstream_with_bank_and_several_references():
-    model, x, y = TanhNet().eval(), _images(), torch.tensor([3, 1, 4])
-    bank = torch.cat([_images(n=5, seed=7), x[1:2]])  # image 1 is also in the bank
+    model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([3, 1, 4])
+    bank = torch.cat([normalized_images(n=5, seed=7), x[1:2]])  # image 1 is also in the bank
     m = attribution.build_method("ig2", steps=12, n_references=3, rep_layer="head", seed=11, references=bank,
                                  max_batch=4)  # chunks of 4 rows split an image's 3 reference copies
     out = m.attribute(model, x, y)
@@ -108,8 +85,8 @@ def test_ig2_matches_upstream_with_bank_and_several_references():
 
 
 def test_ig2_reference_draws_seeded_and_exclude_self():
-    x = _images()
-    bank = torch.cat([x, _images(n=4, seed=9)])  # bank rows 0..2 are the images themselves
+    x = normalized_images()
+    bank = torch.cat([x, normalized_images(n=4, seed=9)])  # bank rows 0..2 are the images themselves
     a = attribution.build_method("ig2", n_references=2, references=bank, seed=5)
     b = attribution.build_method("ig2", n_references=2, references=bank, seed=5)
     c = attribution.build_method("ig2", n_references=2, references=bank, seed=6)
@@ -130,7 +107,7 @@ def test_ig2_reference_draws_seeded_and_exclude_self():
 
 
 def test_ig2_completeness_and_path_moves_toward_reference():
-    model, x, y = TanhNet().eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     out = attribution.build_method("ig2", steps=40, step_size=0.05, rep_layer="head").attribute(model, x, y)
     assert torch.allclose(out.f_end, torch.softmax(model(x), -1)[torch.arange(3), y].detach(), atol=1e-6)
     assert torch.allclose(out.f_start, out.extras["f_path_end_per_reference"].mean(1))
@@ -142,7 +119,7 @@ def test_ig2_completeness_and_path_moves_toward_reference():
 
 @pytest.mark.parametrize("n_refs", [1, 2])
 def test_ig2_pass_count_matches_cost(n_refs):
-    model, x, y = TanhNet().eval(), _images(n=4), torch.tensor([0, 1, 2, 3])
+    model, x, y = TanhNet().eval(), normalized_images(n=4), torch.tensor([0, 1, 2, 3])
     m = attribution.build_method("ig2", steps=7, n_references=n_refs, rep_layer="head", max_batch=3)
     with PassCounter(model) as pc:
         m(model, x, y)
@@ -153,7 +130,7 @@ def test_ig2_pass_count_matches_cost(n_refs):
 
 
 def test_ig2_autodetects_timm_resnet_and_runs(tiny_timm):
-    x, y = _images(n=2, size=16), torch.tensor([1, 2])
+    x, y = normalized_images(n=2, size=16), torch.tensor([1, 2])
     m = attribution.build_method("ig2", steps=1, mean=MEAN, std=STD)
     out = m.attribute(tiny_timm, x, y)
     assert m.last_rep_layer == "fc" and out.attr.shape == x.shape and torch.isfinite(out.attr).all()
@@ -211,11 +188,12 @@ def test_ig2_representation_layer_detection(net, name):
 def test_ig2_bad_rep_layer_and_bank_shape():
     with pytest.raises(ConfigError, match="rep_layer"):
         find_representation_layer(TanhNet(), "nope")
-    m = attribution.build_method("ig2", steps=2, rep_layer="head", references=_images(n=2, size=6))
+    m = attribution.build_method("ig2", steps=2, rep_layer="head", references=normalized_images(n=2, size=6))
     with pytest.raises(ConfigError, match="shape"):
-        m(TanhNet().eval(), _images(n=2), torch.tensor([0, 1]))
+        m(TanhNet().eval(), normalized_images(n=2), torch.tensor([0, 1]))
     with pytest.raises(ConfigError, match="offers only"):  # a batch of one has no other image
-        attribution.build_method("ig2", steps=2, rep_layer="head")(TanhNet().eval(), _images(n=1), torch.tensor([0]))
+        attribution.build_method("ig2", steps=2, rep_layer="head")(
+            TanhNet().eval(), normalized_images(n=1), torch.tensor([0]))
 
 
 @pytest.mark.parametrize("bad", [dict(steps=0), dict(steps=-3), dict(n_references=0), dict(step_size=0),

@@ -4,34 +4,11 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from conftest import MEAN, STD, LinearNet
+from conftest import MEAN, STD, LinearNet, TanhNet, normalized_images
 
 import attribution
 from attribution import PassCounter
 from attribution.methods.samp import samp_blur, samp_kernel
-
-
-class TanhNet(nn.Module):
-    def __init__(self, classes=5, scale=0.3, seed=0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(6 * 4, classes)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * scale)
-
-    def forward(self, x):
-        h = torch.tanh(self.conv(x))
-        return self.head(F.adaptive_avg_pool2d(h, 2).flatten(1))
-
-
-def _images(n=3, size=8, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    pix = torch.rand(n, 3, size, size, generator=g)
-    return (pix - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
 def _black():
@@ -103,7 +80,7 @@ def _upstream_samp(model, x, y, lines=("deletion", "insertion"), step=5, n_frag=
     (dict(direction="deletion"), 0.01),  # tiny prob gradients: the +1e-6 slack selects many pixels at once
 ])
 def test_samp_matches_upstream_per_image_loop(kw, scale):
-    model, x, y = TanhNet(scale=scale).eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet(scale=scale).eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("samp", mean=MEAN, std=STD, max_batch=4, **kw)
     out = m.attribute(model, x, y)
     lines = m.lines
@@ -130,7 +107,7 @@ def test_samp_blur_kernel_is_scipy_gaussian_of_delta():
 
 
 def test_samp_lines_end_at_endpoints_iteration_bound_channels_and_passes():
-    model, x, y = TanhNet().eval(), _images(n=3, size=10), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet().eval(), normalized_images(n=3, size=10), torch.tensor([0, 1, 2])
     m = attribution.build_method("samp", mean=MEAN, std=STD)
     with PassCounter(model) as pc:
         out = m.attribute(model, x, y)
@@ -157,7 +134,7 @@ def test_samp_lines_end_at_endpoints_iteration_bound_channels_and_passes():
 
 def test_samp_line_completeness_by_construction():
     # exact where f is affine along every move (logit of a linear model): sum(cam_line) = f(end) - f(start)
-    model, x, y = LinearNet(shape=(3, 8, 8)).eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = LinearNet(shape=(3, 8, 8)).eval(), normalized_images(), torch.tensor([0, 1, 2])
     out = attribution.build_method("samp", mean=MEAN, std=STD, objective="logit").attribute(model, x, y)
     e = out.extras
     for line in ("deletion", "insertion"):
@@ -169,7 +146,7 @@ def test_samp_line_completeness_by_construction():
 
 
 def test_samp_iteration_cap_and_reduction_norm():
-    model, x, y = TanhNet().eval(), _images(), torch.tensor([0, 1, 2])
+    model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     capped = attribution.build_method("samp", mean=MEAN, std=STD, max_iter=3)
     with PassCounter(model) as pc:
         out = capped.attribute(model, x, y)
