@@ -92,6 +92,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from attribution.engine.gradients import is_oom
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -422,10 +424,6 @@ def _autocast_ctx(device, autocast):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
-def _is_oom(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
-
-
 def sec_per_row(fn, rows: int, device: torch.device, min_sec: float) -> float:
     """Seconds per row of ``fn`` (one call = ``rows`` rows): one untimed call, then calls until ``min_sec``."""
     sync = make_sync(device)
@@ -439,6 +437,26 @@ def sec_per_row(fn, rows: int, device: torch.device, min_sec: float) -> float:
         el = time.perf_counter() - t0
         if (el >= min_sec and calls >= 2) or el >= 10 * min_sec:
             return el / (calls * rows)
+
+
+def _time_chunk(res, fns, chunk: int, device: torch.device, min_sec: float, log, label: str) -> bool:
+    """Time every ``fns[key]`` at ``chunk`` rows into ``res[key][chunk]``; False once the device runs out of memory."""
+    try:
+        for key, fn in fns.items():
+            res[key][chunk] = sec_per_row(fn, chunk, device, min_sec)
+    except RuntimeError as err:
+        if not is_oom(err):
+            raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        log(f"  {label} {chunk}: out of memory, stopping the sweep")
+        return False
+    return True
+
+
+def _best(res):
+    """{key: (best seconds per row, its chunk, {chunk: seconds})} for the keys that were timed."""
+    return {k: (d[min(d, key=d.get)], min(d, key=d.get), d) for k, d in res.items() if d}
 
 
 def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequence[int], min_sec: float,
@@ -464,22 +482,9 @@ def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequenc
             with torch.no_grad(), _autocast_ctx(device, autocast):
                 torch.softmax(model(x).float(), -1).gather(1, t.view(-1, 1))
 
-        try:
-            res["fb"][c] = sec_per_row(fb, c, device, min_sec)
-            res["f"][c] = sec_per_row(f, c, device, min_sec)
-        except RuntimeError as err:
-            if not _is_oom(err):
-                raise
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            log(f"  chunk {c}: out of memory, stopping the sweep")
+        if not _time_chunk(res, {"fb": fb, "f": f}, c, device, min_sec, log, "chunk"):
             break
-    out = {}
-    for k, d in res.items():
-        if d:
-            best = min(d, key=d.get)
-            out[k] = (d[best], best, d)
-    return out
+    return _best(res)
 
 
 def calibrate_vae(vae, size: int, device: torch.device, chunks: Sequence[int], min_sec: float,
@@ -508,23 +513,10 @@ def calibrate_vae(vae, size: int, device: torch.device, chunks: Sequence[int], m
             with _autocast_ctx(device, autocast):
                 vae.encode(x)
 
-        try:
-            res["decoder_f"][c] = sec_per_row(dec_f, c, device, min_sec)
-            res["decoder_fb"][c] = sec_per_row(dec_fb, c, device, min_sec)
-            res["encoder"][c] = sec_per_row(enc, c, device, min_sec)
-        except RuntimeError as err:
-            if not _is_oom(err):
-                raise
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            log(f"  VAE chunk {c}: out of memory, stopping the sweep")
+        if not _time_chunk(res, {"decoder_f": dec_f, "decoder_fb": dec_fb, "encoder": enc}, c, device, min_sec,
+                           log, "VAE chunk"):
             break
-    out = {}
-    for k, d in res.items():
-        if d:
-            best = min(d, key=d.get)
-            out[k] = (d[best], best, d)
-    return out
+    return _best(res)
 
 
 def lower_bound(rows: Dict[str, float], t: Dict[str, float]) -> Optional[float]:

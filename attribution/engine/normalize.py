@@ -73,14 +73,11 @@ def gaussian_blur(x: torch.Tensor, sigma: Union[float, torch.Tensor], ksize: Opt
     n, c, h, w = x.shape
     k = _gaussian_kernel1d(sigma, ksize, x.device, x.dtype)
     pad = ksize // 2
-    mode = padding_mode if (padding_mode != "reflect" or (pad < h and pad < w)) else "replicate"
-    if mode == "reflect" and (pad >= h or pad >= w):
-        mode = "replicate"
+    mode = "replicate" if padding_mode == "reflect" and (pad >= h or pad >= w) else padding_mode
+    mode = "constant" if mode == "zeros" else mode
     y = x.reshape(n * c, 1, h, w)
-    y = F.pad(y, (pad, pad, 0, 0), mode=mode) if mode != "zeros" else F.pad(y, (pad, pad, 0, 0))
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = F.pad(y, (0, 0, pad, pad), mode=mode) if mode != "zeros" else F.pad(y, (0, 0, pad, pad))
-    y = F.conv2d(y, k.view(1, 1, -1, 1))
+    y = F.conv2d(F.pad(y, (pad, pad, 0, 0), mode=mode), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, pad, pad), mode=mode), k.view(1, 1, -1, 1))
     return y.reshape(n, c, h, w)
 
 
