@@ -181,7 +181,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--max-batch", type=int, default=None, help="classifier rows per chunk (default: the method's)")
     p.add_argument("--autocast", default="none", choices=["none", "bf16", "fp16"])
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", action="store_true",
+                   help="classifier and VAE weights and the images in NHWC (faster convolutions on GPUs)")
     p.add_argument("--no-cudnn-benchmark", action="store_true")
     p.add_argument("--repeats", type=int, default=1, help="timed calls per method (the minimum is reported)")
     p.add_argument("--no-warmup", action="store_true")
@@ -398,8 +399,9 @@ def normalize(pix: torch.Tensor) -> torch.Tensor:
     return (pix - m.to(pix)) / s.to(pix)
 
 
-def build_vae(kind: str, device: torch.device, seed: int = 0):
-    """A diffusers AutoencoderKL with random weights wrapped in the library's VAEAdapter (nothing downloaded)."""
+def build_vae(kind: str, device: torch.device, seed: int = 0, channels_last: bool = False):
+    """A diffusers AutoencoderKL with random weights wrapped in the library's VAEAdapter (nothing downloaded);
+    ``channels_last``: its convolution weights in NHWC (cuDNN's faster layout on GPUs; the maths is unchanged)."""
     from diffusers import AutoencoderKL
 
     from attribution.vae import VAEAdapter
@@ -413,7 +415,10 @@ def build_vae(kind: str, device: torch.device, seed: int = 0):
         net = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32, 32, 32),
                             down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                             layers_per_block=1, latent_channels=4, norm_num_groups=8, sample_size=64)
-    return VAEAdapter(net.to(device), kind="kl", name=f"random AutoencoderKL ({kind})", source=None)
+    net = net.to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return VAEAdapter(net, kind="kl", name=f"random AutoencoderKL ({kind})", source=None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -860,7 +865,8 @@ class SpeedBench:
                 pass
         kind = c.vae if c.vae != "auto" else ("sd" if self.device.type == "cuda" else "small")
         self.vae_kind = kind
-        self.vae = build_vae(kind, self.device, c.seed) if (any(needs_vae) and kind != "none") else None
+        use_vae = any(needs_vae) and kind != "none"
+        self.vae = build_vae(kind, self.device, c.seed, c.channels_last) if use_vae else None
         self.log(f"device {self.tag}, model {c.model} {c.image_size}x{c.image_size}, batch {c.batch}, "
                  f"n_steps {c.n_steps}, threads {torch.get_num_threads()}, load {_load1()}, "
                  f"VAE {kind if self.vae is not None else '-'}")
@@ -1436,9 +1442,11 @@ def render_markdown(rows, device: str, estimates: Dict[Tuple[str, ...], Optional
            "Peak memory is above the pre-call level (column `mem_method` of the CSV says how it was measured).\n"]
     loads = [_num(r.get("load1")) for r in dev_rows if _num(r.get("load1")) is not None]
     if device == "cpu" and loads:
+        busy = max(loads) > 0.75 * (os.cpu_count() or 1)  # the benchmark itself adds about its thread count
+        verdict = ("the machine was shared while these were measured: rerun on a quiet machine for trustworthy "
+                   "ratios" if busy else "a quiet machine: the load is the benchmark's own")
         out.append(f"**Noise:** 1-minute load average during the runs {min(loads):.1f}-{max(loads):.1f} on "
-                   f"{os.cpu_count()} CPUs (the machine was shared while these were measured); rerun on a quiet "
-                   f"machine for trustworthy ratios.\n")
+                   f"{os.cpu_count()} CPUs ({verdict}).\n")
     for ck in _configs(dev_rows):
         _, model, size, batch, n_steps, autocast, cl = ck
         cr = [r for r in dev_rows if _in_config(r, ck)]
