@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Run on a lent GPU machine (the device tool), one part per call, each well under its 10-minute limit:
+#   here:  bash scripts/gpu_wheels.sh                      (once: the wheels the GPU image lacks, into .whl/)
+#   there: run(command="bash scripts/gpu_bench.sh check",  carry=[".whl"])   GPU tests + the runner on CUDA
+#          run(command="bash scripts/gpu_bench.sh pixel",  carry=[".whl"])   IG, SIG, Blur IG, Guided IG, GxI
+#          run(command="bash scripts/gpu_bench.sh heavy",  carry=[".whl"])   IG2, AGI, SAMP
+#          run(command="bash scripts/gpu_bench.sh latent", carry=[".whl"])   MA-GIG, EIG, MIG (SD-shaped VAE)
+#          run(command="bash scripts/gpu_bench.sh metrics", carry=[".whl"])  metrics + the table-1 GPU-hour estimate
+#   here:  cp <files_at>/speed/* results/speed/  after each part (the next part starts from them: the rows of one
+#          device are merged into one results/speed/cuda-<gpu>.{csv,md}), then commit.
+# Setting: ResNet-18 at 256x256, batch 32, 200 steps (issue 8); BATCH / SIZE / STEPS / EXTRA override it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+part=${1:?usage: gpu_bench.sh check|pixel|heavy|latent|metrics}
+OUT=${OUT:-/tmp/gpu_out}
+mkdir -p "$OUT/speed"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WANDB_MODE=disabled
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || exit 1
+    export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+cp results/speed/cuda-* "$OUT/speed/" 2>/dev/null || true
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, timm; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'timm', timm.__version__)"
+
+BATCH=${BATCH:-32}; SIZE=${SIZE:-256}; STEPS=${STEPS:-200}; EXTRA=${EXTRA:-}; DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run
+speed() {
+    python3 -m benchmarks.speed --device "$DEVICE" --model resnet18 --image-size "$SIZE" --batch "$BATCH" \
+        --n-steps "$STEPS" --vae sd --out "$OUT/speed" $EXTRA "$@"
+}
+case "$part" in
+    check)
+        # the GPU-only tests (skipped in CI) and the runner's CUDA path on the embedded photos
+        python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log"
+        python3 -m benchmarks.demo --suites photos --methods ig,guided_ig,sig device="$DEVICE" batch_size=6 \
+            out_dir="$OUT/demo_cuda" write_tables=true 2>&1 | tail -40 | tee "$OUT/runner_cuda.log"
+        ;;
+    pixel)   speed --methods grad_input,ig,sig,blur_ig,guided_ig,random --metrics none --no-estimate ;;
+    heavy)   speed --methods ig2,agi,samp --metrics none --no-estimate ;;
+    latent)  speed --methods ma_gig,eig,mig --metrics none --no-estimate ;;
+    metrics) speed --methods ig --metrics diffid,insertion_deletion,pic,completeness,quantus_pixel_flipping \
+                 --estimate-models vgg16,resnet18,inception_v1 ;;
+    *) echo "unknown part $part: check|pixel|heavy|latent|metrics"; exit 2 ;;
+esac
