@@ -42,6 +42,8 @@ Adapter options (every metric):
     max_batch: Quantus ``batch_size`` (None: the whole batch in one Quantus batch).
     device: None (= x.device) or a device string for Quantus.
     mean, std: accepted for uniformity, unused.
+Images whose input or attribution holds NaN/Inf get NaN in every output; the others are scored in one call without
+them (Sufficiency, which compares images within the batch, then sees the finite ones only).
 Any other keyword goes to the Quantus class's constructor (checked against its signature). Fast defaults the
 adapter sets unless given (Quantus's own defaults are per-element or per-4x4-patch loops, hours on 224 x 224):
 
@@ -211,6 +213,9 @@ class QuantusMetric(Metric):
     def compute(self, model, x, attr, target):
         if model.training:
             raise ConfigError("quantus metrics need the model in eval mode (call model.eval())")
+        finite = torch.isfinite(attr.flatten(1)).all(1) & torch.isfinite(x.flatten(1)).all(1)
+        if not bool(finite.all()):  # Quantus would propagate or trip over them: NaN rows, the rest scored
+            return self._with_nan_rows(model, x, attr, target, finite)
         x_np, y_np, a_np = self.quantus_inputs(x, attr, target)
         metric = self.build(x.shape)
         if self.metric_name == "ROAD":
@@ -230,6 +235,19 @@ class QuantusMetric(Metric):
         finally:
             if state is not None:
                 np.random.set_state(state)
+
+    def _with_nan_rows(self, model, x, attr, target, finite) -> dict[str, torch.Tensor]:
+        """Score the images whose input and attribution are finite; the others get NaN (every output key)."""
+        nan = float("nan")
+        if not bool(finite.any()):
+            return {self.name: torch.full((len(x),), nan, device=x.device)}
+        part = self.compute(model, x[finite], attr[finite], target[finite])
+        out = {}
+        for key, val in part.items():
+            full = torch.full((len(x), *val.shape[1:]), nan, dtype=val.dtype, device=val.device)
+            full[finite.to(val.device)] = val
+            out[key] = full
+        return out
 
     def _to_outputs(self, scores, device) -> dict[str, torch.Tensor]:
         from quantus.helpers import utils as qutils

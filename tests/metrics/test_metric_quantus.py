@@ -117,3 +117,19 @@ def test_adapter_rejects_bad_options():
     model, x, attr, y = _data(3, n=2)
     with pytest.raises(ValueError, match="eval"):
         attribution.build_metric("quantus_sufficiency")(model.train(), x, attr, y)
+
+
+def test_non_finite_attributions_give_nan_rows_and_the_rest_is_scored_as_without_them():
+    model, x, attr, y = _data(3)
+    attr[1, 0, 2, 3] = float("nan")
+    attr[2, 1, 0, 0] = float("inf")
+    metric = attribution.build_metric("quantus_pixel_flipping", features_in_step=64)
+    out = metric(model, x, attr, y)
+    keep = torch.tensor([0, 3])
+    ref = metric(model, x[keep], attr[keep], y[keep])
+    for key in ("quantus_pixel_flipping", "quantus_pixel_flipping_curve"):
+        assert out[key].shape[0] == 4
+        assert torch.isnan(out[key][1]).all() and torch.isnan(out[key][2]).all()
+        torch.testing.assert_close(out[key][keep], ref[key])
+    all_bad = metric(model, x[:2], torch.full_like(attr[:2], float("nan")), y[:2])
+    assert torch.isnan(all_bad["quantus_pixel_flipping"]).all() and all_bad["quantus_pixel_flipping"].shape == (2,)
