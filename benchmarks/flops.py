@@ -1,0 +1,146 @@
+"""Network FLOPs per image: our batched methods against the authors' per-image loops, counted, not timed.
+
+A speed-up over the authors' loop on one device has two factors: the work removed (gradient reuse, no duplicate
+decodes) and the throughput gained by batching. The first needs no hardware: this module counts it. The unit
+costs (classifier forward, forward+backward to the input, VAE decoder forward, decoder forward+backward to the
+latent, encoder) are measured with ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device (shapes
+only, nothing computed or downloaded), then combined with the rows per image of each method:
+
+- ours: ``method.cost(H, W)`` (the counts the tests check against :class:`attribution.PassCounter`);
+- the authors': upstream_methods.md sections 2.13 and 11 (batch 1, every gradient and decode recomputed).
+
+    FLOPs = fb * C_fb + f * C_f + decoder_f * D_f + decoder_b * (D_fb - D_f) + encoder * E
+
+Only network FLOPs are counted (SIG's SVD, Blur IG's blurs and Guided IG's quantiles are small beside them).
+The ratio bounds the speed-up that reuse alone gives; the rest must come from batching, which a GPU measures
+(``benchmarks.speed``). Writes ``results/speed/flops.md``.
+
+    python -m benchmarks.flops                                 # ResNet-18, 256x256, SD-shaped VAE, N = 200
+    python -m benchmarks.flops --model vgg16 --n-steps 200
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+#: the authors' rows per image at N steps (upstream_methods.md 2.13 / 11); counts as in ``cost()``
+UPSTREAM_ROWS = {
+    "grad_input": lambda n: {"fb": 1},
+    "ig": lambda n: {"fb": n},
+    "sig": lambda n: {"fb": n},
+    "blur_ig": lambda n: {"fb": n + 1},
+    "guided_ig": lambda n: {"fb": 2 * n - 1},
+    "eig": lambda n: {"fb": n, "decoder_f": n, "encoder": 2},
+    "ma_gig": lambda n: {"fb": 2 * n - 1, "decoder_f": 2 * n - 3, "decoder_b": n - 1, "encoder": 2},
+}
+
+
+def count_flops(fn) -> int:
+    """FLOPs of the tensor operations that ``fn()`` runs (a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return fc.get_total_flops()
+
+
+def unit_flops(model_name: str, size: int, vae_kind: str = "sd") -> dict:
+    """FLOPs of one image through each unit, counted on the meta device."""
+    from .speed import build_model, build_vae
+
+    count = count_flops
+    meta = torch.device("meta")
+    with meta:
+        model = build_model(model_name, 1000, meta, channels_last=False)
+        vae = build_vae(vae_kind, meta) if vae_kind != "none" else None
+    x = torch.zeros(1, 3, size, size, device=meta)
+
+    def fb(net, inp):
+        r = inp.clone().requires_grad_(True)
+        net(r).float().sum().backward()  # parameters are frozen: only the input gradient is formed
+
+    out = {"classifier_f": count(lambda: model(x)), "classifier_fb": count(lambda: fb(model, x))}
+    if vae is not None:
+        z = torch.zeros(1, 4, size // 8, size // 8, device=meta)  # the SD VAEs: 4 channels, /8
+        out.update(decoder_f=count(lambda: vae.decode(z, 3)),
+                   decoder_fb=count(lambda: fb(lambda t: vae.decode(t, 3), z)), encoder=count(lambda: vae.encode(x)))
+    return out
+
+
+def flops_of(rows: dict, unit: dict) -> float:
+    dec_b = rows.get("decoder_b", 0)
+    return (rows.get("fb", 0) * unit["classifier_fb"] + rows.get("f", 0) * unit["classifier_f"]
+            + rows.get("decoder_f", 0) * unit.get("decoder_f", 0)
+            + dec_b * (unit.get("decoder_fb", 0) - unit.get("decoder_f", 0))
+            + rows.get("encoder", 0) * unit.get("encoder", 0))
+
+
+def ours_rows(name: str, n_steps: int, size: int) -> dict:
+    import attribution
+
+    from .speed import build_vae
+
+    factory = attribution.METHODS.get(name)
+    kw = {"vae": build_vae("small", torch.device("cpu"))} if getattr(factory, "needs_vae", False) else {}
+    if "n_steps" in _params(factory):
+        kw["n_steps"] = n_steps
+    return attribution.build_method(name, **kw).cost(size, size)
+
+
+def _params(factory):
+    import inspect
+
+    target = factory.__init__ if isinstance(factory, type) else factory
+    return inspect.signature(target).parameters
+
+
+def table(model_name: str, size: int, n_steps: int, vae_kind: str = "sd") -> str:
+    unit = unit_flops(model_name, size, vae_kind)
+    g = 1e9
+    lines = [f"## {model_name}, {size}x{size}, N = {n_steps}, VAE {vae_kind}-shaped AutoencoderKL", "",
+             "Unit costs per image (GFLOP): " + ", ".join(f"{k} {v / g:.2f}" for k, v in unit.items()), "",
+             "| method | ours: rows/image | ours TFLOP/image | authors' rows/image | authors' TFLOP/image | "
+             "work removed (authors / ours) |", "|---|---|---|---|---|---|"]
+    for name, upstream in UPSTREAM_ROWS.items():
+        if name in ("eig", "ma_gig") and vae_kind == "none":
+            continue
+        ours, theirs = ours_rows(name, n_steps, size), upstream(n_steps)
+        fo, ft = flops_of(ours, unit), flops_of(theirs, unit)
+        lines.append(f"| {name} | {_rows(ours)} | {fo / 1e12:.3g} | {_rows(theirs)} | {ft / 1e12:.3g} | "
+                     f"{ft / fo:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def _rows(rows: dict) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in rows.items() if v)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.flops", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="resnet18")
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--n-steps", type=int, default=200)
+    ap.add_argument("--vae", default="sd", choices=["sd", "small", "none"])
+    ap.add_argument("--out", default="results/speed/flops.md")
+    a = ap.parse_args(argv)
+    text = table(a.model, a.image_size, a.n_steps, a.vae)
+    out = Path(a.out)
+    head = ("# Network FLOPs per image: ours vs the authors' loops\n\nGenerated by `python -m benchmarks.flops` "
+            "(module docstring: what is counted). *Work removed* bounds the speed-up that reuse alone gives on "
+            "any device; batching must supply the rest of a speed goal.\n\n")
+    sections = {}
+    if out.exists():  # keep the other configurations' sections
+        for part in out.read_text().split("\n## ")[1:]:
+            sections[part.split("\n", 1)[0]] = "## " + part.rstrip("\n") + "\n"
+    sections[text.split("\n", 1)[0][3:]] = text
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(head + "\n".join(sections[k] for k in sorted(sections)))
+    print(text)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

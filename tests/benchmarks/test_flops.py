@@ -1,0 +1,41 @@
+"""benchmarks.flops: the FLOP counter on a hand-computed layer, the cost combination, and the method rows."""
+import torch
+
+from benchmarks import flops
+
+
+def test_count_flops_of_a_convolution_by_hand():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    x = torch.zeros(1, 3, 32, 32)
+    assert flops.count_flops(lambda: conv(x)) == 2 * 8 * 3 * 9 * 32 * 32  # one multiply-add = 2 FLOPs
+
+
+def test_flops_of_combines_rows_and_unit_costs():
+    unit = {"classifier_fb": 2, "classifier_f": 1, "decoder_f": 10, "decoder_fb": 30, "encoder": 5}
+    rows = {"fb": 3, "f": 1, "decoder_f": 4, "decoder_b": 2, "encoder": 2}
+    # 3*2 + 1*1 + 4*10 (forwards) + 2*(30-10) (backwards) + 2*5
+    assert flops.flops_of(rows, unit) == 97
+
+
+def test_rows_ours_and_the_authors_for_ma_gig():
+    assert flops.ours_rows("ma_gig", 200, 256) == {"fb": 200, "f": 1, "decoder_f": 199, "decoder_b": 198,
+                                                   "encoder": 2}
+    # upstream_methods.md 2.13: 399 F+B, 2E + 397D + 199Db
+    assert flops.UPSTREAM_ROWS["ma_gig"](200) == {"fb": 399, "decoder_f": 397, "decoder_b": 199, "encoder": 2}
+    assert flops.UPSTREAM_ROWS["guided_ig"](200) == {"fb": 399}
+
+
+def test_table_on_the_meta_device(tmp_path):
+    unit = flops.unit_flops("tiny", 32, "small")
+    assert unit["classifier_fb"] > unit["classifier_f"] > 0 and unit["decoder_fb"] > unit["decoder_f"] > 0
+    text = flops.table("tiny", 32, 8, "small")
+    row = next(line for line in text.splitlines() if line.startswith("| guided_ig |"))
+    ratio = float(row.rstrip(" |").split("|")[-1].strip().rstrip("x"))
+    expected = 15 * unit["classifier_fb"] / (7 * unit["classifier_fb"] + unit["classifier_f"])
+    assert abs(ratio - expected) < 0.006
+    out = tmp_path / "flops.md"
+    assert flops.main(["--model", "tiny", "--image-size", "32", "--n-steps", "8", "--vae", "small",
+                       "--out", str(out)]) == 0
+    flops.main(["--model", "tiny", "--image-size", "64", "--n-steps", "8", "--vae", "none", "--out", str(out)])
+    text = out.read_text()
+    assert text.count("## tiny, 32x32") == 1 and text.count("## tiny, 64x64") == 1  # sections kept
