@@ -35,8 +35,10 @@ case "$part" in
     check)
         # the GPU-only tests (skipped in CI) and the runner's CUDA path on the embedded photos
         python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log"
+        # (the device tool returns at most 8 files from $OUT: the run's folder stays outside, its table comes back)
         python3 -m benchmarks.demo --suites photos --methods ig,guided_ig,sig device="$DEVICE" batch_size=6 \
-            out_dir="$OUT/demo_cuda" write_tables=true 2>&1 | tail -40 | tee "$OUT/runner_cuda.log"
+            out_dir=/tmp/demo_cuda write_tables=true 2>&1 | tail -40 | tee "$OUT/runner_cuda.log"
+        cp /tmp/demo_cuda/table.md "$OUT/runner_table.md"
         ;;
     pixel)   speed --methods grad_input,ig,sig,blur_ig,guided_ig,random --metrics none --no-estimate ;;
     heavy)   speed --methods ig2,agi,samp --metrics none --no-estimate ;;
