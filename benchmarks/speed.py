@@ -1294,10 +1294,16 @@ def goals(rows, cfg_key, estimate_hours: Optional[float]) -> List[Tuple[str, str
         out.append((f"GPU: table-1 grid within {GPU_HOURS_GOAL:.0f} GPU-hours",
                     (_fmt(estimate_hours) + " h") if estimate_hours is not None else "-",
                     verdict(None if estimate_hours is None else estimate_hours <= GPU_HOURS_GOAL)))
+    # Quantus's time over the lower bound of its own forwards: no implementation of the same forwards on this
+    # device can be faster than Quantus by more than that
+    ceiling = get("metric", "quantus_pixel_flipping", "ratio_to_bound")
     for n in ("diffid", "insertion_deletion"):
         s = get("metric", n, "speedup_vs_external")
-        out.append((f"issue 5: {n} >= 10x faster than Quantus PixelFlipping on equivalent work",
-                    (_fmt(s) + "x") if s else "-", verdict(None if s is None else s >= 10)))
+        measured = (_fmt(s) + "x") if s else "-"
+        if s and ceiling:
+            measured += f" (ceiling on this device {_fmt(ceiling)}x: Quantus's time / the forwards it needs)"
+        out.append((f"issue 5: {n} >= 10x faster than Quantus PixelFlipping on equivalent work", measured,
+                    verdict(None if s is None else s >= 10)))
     return out
 
 
