@@ -39,3 +39,21 @@ def test_table_on_the_meta_device(tmp_path):
     flops.main(["--model", "tiny", "--image-size", "64", "--n-steps", "8", "--vae", "none", "--out", str(out)])
     text = out.read_text()
     assert text.count("## tiny, 32x32") == 1 and text.count("## tiny, 64x64") == 1  # sections kept
+
+
+def test_flops_of_counts_extra_backward_rows():
+    unit = {"classifier_fb": 3, "classifier_f": 1}
+    assert flops.flops_of({"fb": 2, "b": 4, "f": 1}, unit) == 2 * 3 + 4 * (3 - 1) + 1
+
+
+def test_grid_table_totals_its_rows():
+    text = flops.grid_table(peak_tflops=100.0)
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    body = {r[1].strip(): (float(r[2]), float(r[3])) for r in rows[1:] if not r[1].strip().startswith("**")}
+    total = next(r for r in rows if r[1].strip() == "**all**")
+    assert set(body) == {"grad_input", "ig", "blur_ig", "guided_ig", "sig", "ig2", "agi", "samp", "eig", "mig",
+                         "ma_gig"}
+    assert abs(sum(p for p, _ in body.values()) - float(total[2].strip(" *"))) < 0.01 * float(total[2].strip(" *"))
+    pflop, hours = body["ig"]
+    assert abs(hours - pflop * 1e15 / (100e12 * 3600)) < 0.01 * hours  # hours at the given peak
+    assert body["ma_gig"][0] > body["eig"][0] > body["ig"][0]  # decoder backward > decoder forward > classifier
