@@ -7,7 +7,7 @@ TORCH   ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?= -n 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test test-fast demo reproduce-table1 table speed sweep-demo assets clean lint
+.PHONY: venv test test-fast demo reproduce-table1 table speed flops precision sweep-demo assets clean lint
 
 venv: $(STAMP)
 
@@ -35,6 +35,12 @@ table: $(STAMP)
 
 speed: $(STAMP)
 	$(BIN)/python -m benchmarks.speed
+
+flops: $(STAMP)
+	$(BIN)/python -m benchmarks.flops --grid
+
+precision: $(STAMP)
+	$(BIN)/python -m benchmarks.precision
 
 lint: $(STAMP)
 	$(BIN)/ruff check attribution benchmarks scripts tests

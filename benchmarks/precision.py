@@ -125,6 +125,7 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) 
     from attribution.methods import METHODS
 
     from .run import _build, resolve_embedded
+    from .speed import device_tag
 
     setup, cfg, x, y = load_suite(suite, device, n_images)
     vae = _build("vae", resolve_embedded(cfg["vae"])).to(setup.device) if cfg.get("vae") else None
@@ -177,14 +178,6 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) 
             log(f"{suite}/{name}/{p}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                    if isinstance(v, float)))
     return rows
-
-
-def device_tag(device: torch.device) -> str:
-    if device.type != "cuda":
-        return "cpu"
-    import re
-
-    return "cuda-" + re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
 
 
 def write(rows: list[dict], out: Path, command: str) -> list[Path]:

@@ -250,6 +250,17 @@ def test_method_settings_and_command_line_precedence():
     assert runner._cli_method_keys(["method=ig", "method.n_steps=5", "+method.x=1", "seed=3"]) == ["n_steps", "x"]
 
 
+def test_reduced_precision_is_warned_about(conf, tmp_path, caplog):
+    from omegaconf import OmegaConf
+
+    for extra, warned in (([], False), (["+method.autocast=bf16"], True)):
+        ov = base_overrides(conf, tmp_path / "out", *extra)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="benchmarks.run"):
+            runner.plan(OmegaConf.to_container(compose(ov), resolve=True), ov)
+        assert ("results/precision" in caplog.text) is warned
+
+
 @pytest.mark.parametrize("value,ok", [("0/1", (0, 1)), ("2/4", (2, 4)), ("4/4", None), ("x", None), ("-1/2", None)])
 def test_parse_shard(value, ok):
     if ok is None:
