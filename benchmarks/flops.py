@@ -9,9 +9,11 @@ only, nothing computed or downloaded), then combined with the rows per image of 
 - ours: ``method.cost(H, W)`` (the counts the tests check against :class:`attribution.PassCounter`);
 - the authors': upstream_methods.md sections 2.13 and 11 (batch 1, every gradient and decode recomputed).
 
-    FLOPs = fb * C_fb + f * C_f + decoder_f * D_f + decoder_b * (D_fb - D_f) + encoder * E
+    FLOPs = fb * C_fb + f * C_f + b * (C_fb - C_f) + decoder_f * D_f + decoder_b * (D_fb - D_f) + encoder * E
 
-Only network FLOPs are counted (SIG's SVD, Blur IG's blurs and Guided IG's quantiles are small beside them).
+Only network FLOPs are counted, and of those what ``FlopCounterMode`` counts: convolutions, matrix products and
+attention (normalisations and activations are memory-bound and uncounted; SIG's SVD, Blur IG's blurs and Guided
+IG's quantiles are small beside the networks).
 The ratio bounds the speed-up that reuse alone gives; the rest must come from batching, which a GPU measures
 (``benchmarks.speed``). Writes ``results/speed/flops.md``.
 
@@ -51,7 +53,7 @@ def unit_flops(model_name: str, size: int, vae_kind: str = "sd") -> dict:
     """FLOPs of one image through each unit, counted on the meta device."""
     from .speed import build_model, build_vae
 
-    count = count_flops
+    count = count_flops  # short name for the table below
     meta = torch.device("meta")
     with meta:
         model = build_model(model_name, 1000, meta, channels_last=False)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,23 +64,42 @@ def compare(ref: torch.Tensor, other: torch.Tensor) -> dict:
             "top10": float(top_overlap(r.abs(), o.abs()).mean())}
 
 
-def load_suite(suite: str, device: str, n_images: int, overrides=()):
-    """(setup built for the suite's first method, images x [B,C,H,W] normalised on the device, labels [B])."""
+def suite_overrides(suite: str, device: str) -> list[str]:
+    """The runner overrides of one suite of ``configs/experiment/demo.yaml`` (without a method)."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from attribution.engine import Normalizer
-
-    from .run import CONFIG_DIR, build, plan
+    from .run import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="precision"):
-        base = compose("config", overrides=["experiment=demo"])
-        suite_ov = list(OmegaConf.to_container(base.suites)[suite])
-        ov = ["experiment=demo", *suite_ov, f"device={device}", "method=ig", "out_dir=/tmp/attribution-precision",
-              *overrides]
-        cfg = OmegaConf.to_container(compose("config", overrides=ov), resolve=True)
+        suites = OmegaConf.to_container(compose("config", overrides=["experiment=demo"]).suites)
+    if suite not in suites:
+        raise ValueError(f"unknown suite {suite!r}: choose from {sorted(suites)} (configs/experiment/demo.yaml)")
+    out_dir = Path(tempfile.gettempdir()) / "attribution-precision"  # the runner writes its manifest there
+    return ["experiment=demo", *suites[suite], f"device={device}", f"out_dir={out_dir}"]
+
+
+def compose_config(overrides: list[str]) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from .run import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="precision"):
+        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+
+
+def load_suite(overrides: list[str]):
+    """(setup with the suite's dataset and classifier, its config, images [B,C,H,W] normalised on the device,
+    labels [B]) for the suite's ``overrides``; the first ``n`` images are taken by the caller."""
+    from attribution.engine import Normalizer
+
+    from .run import build, plan
+
+    ov = [*overrides, "method=ig"]
+    cfg = compose_config(ov)
     setup = build(plan(cfg, ov))
-    samples = [setup.dataset[k] for k in range(min(n_images, len(setup.dataset.ids)))]
+    samples = [setup.dataset[k] for k in range(len(setup.dataset.ids))]
     samples = [s for s in samples if s.image is not None]
     norm = Normalizer(setup.classifier.mean, setup.classifier.std)
     x = norm.normalize(torch.stack([s.image.float() for s in samples]).to(setup.device))
@@ -86,17 +107,12 @@ def load_suite(suite: str, device: str, n_images: int, overrides=()):
     return setup, cfg, x, y
 
 
-def method_options(cfg: dict, name: str, n_steps) -> dict:
-    """The demo's settings of method ``name`` (configs/method/<name>.yaml + the experiment's method_settings)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+def method_options(overrides: list[str], name: str, n_steps) -> dict:
+    """Method ``name``'s keywords as the suite runs it (configs/method/<name>.yaml + the experiment's and the
+    suite's method_settings), float32; ``n_steps`` replaces the steps where given."""
+    from .run import method_config
 
-    from .run import CONFIG_DIR, method_config
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="precision"):
-        mcfg = OmegaConf.to_container(compose("config", overrides=["experiment=demo", f"method={name}"]).method,
-                                      resolve=True)
-    opts = method_config({**cfg, "method": mcfg})
+    opts = method_config(compose_config([*overrides, f"method={name}"]))
     for key in ("name", "autocast"):
         opts.pop(key, None)
     if n_steps is not None and "n_steps" in opts:
@@ -127,14 +143,16 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) 
     from .run import _build, resolve_embedded
     from .speed import device_tag
 
-    setup, cfg, x, y = load_suite(suite, device, n_images)
+    ov = suite_overrides(suite, device)
+    setup, cfg, x, y = load_suite(ov)
+    x, y = x[:n_images], y[:n_images]
     vae = _build("vae", resolve_embedded(cfg["vae"])).to(setup.device) if cfg.get("vae") else None
     model = setup.classifier.model
     extra = {"mean": tuple(setup.classifier.mean), "std": tuple(setup.classifier.std)}
     diffid = attribution.build_metric("diffid")
     rows = []
     for name in methods:
-        kw = {**method_options(cfg, name, n_steps), **extra}
+        kw = {**method_options(ov, name, n_steps), **extra}
         if getattr(METHODS.get(name), "needs_vae", False):
             if vae is None:
                 log(f"{suite}: {name} needs a VAE; the suite has none (skipped)")
@@ -237,8 +255,6 @@ def main(argv=None) -> int:
     for suite in a.suites.split(","):
         methods = (a.methods or SUITE_METHODS.get(suite, "ig")).split(",")
         rows += run_suite(suite, methods, precisions, a.device, a.images, a.n_steps)
-    import sys
-
     for p in write(rows, Path(a.out), "python -m benchmarks.precision " + " ".join(sys.argv[1:] if argv is None
                                                                                    else argv)):
         print(f"wrote {p}")

@@ -1448,7 +1448,9 @@ def render_markdown(rows, device: str, estimates: Dict[Tuple[str, ...], Optional
            "Peak memory is above the pre-call level (column `mem_method` of the CSV says how it was measured).\n"]
     loads = [_num(r.get("load1")) for r in dev_rows if _num(r.get("load1")) is not None]
     if device == "cpu" and loads:
-        busy = max(loads) > 0.75 * (os.cpu_count() or 1)  # the benchmark itself adds about its thread count
+        own = max((int(m.group()) for r in dev_rows if (m := re.match(r"\d+", str(r.get("threads") or "")))),
+                  default=os.cpu_count() or 1)
+        busy = max(loads) > own + 0.5  # the benchmark itself adds about its own thread count to the load
         verdict = ("the machine was shared while these were measured: rerun on a quiet machine for trustworthy "
                    "ratios" if busy else "a quiet machine: the load is the benchmark's own")
         out.append(f"**Noise:** 1-minute load average during the runs {min(loads):.1f}-{max(loads):.1f} on "
