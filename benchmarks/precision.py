@@ -203,7 +203,7 @@ def write(rows: list[dict], out: Path, command: str) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for dev, new in pd.DataFrame(rows).groupby("device"):
+    for dev, new in pd.DataFrame(rows).assign(command=command).groupby("device"):
         csv = out / f"{dev}.csv"
         old = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=new.columns)
         df = pd.concat([old, new]).drop_duplicates(KEY, keep="last").reset_index(drop=True)
@@ -213,7 +213,8 @@ def write(rows: list[dict], out: Path, command: str) -> list[Path]:
                  "row is compared with the `fp32` row of the same suite, method and steps; DiffID is always scored "
                  "in float32. `fp32_b1` is the control: float32 with one row per chunk, the same arithmetic summed "
                  "in another order. Suites: `photos` = 6 real photos, ImageNet EfficientNet-Lite0, 224 px; "
-                 "`mnist` = 6 real digits, the embedded CNN and VAE.", "", f"Last command: `{command}`", ""]
+                 "`mnist` = 6 real digits, the embedded CNN and VAE.", "", "Measured with:", "",
+                 *(f"    {c}" for c in df["command"].fillna("").unique() if c), ""]
         cols = ["suite", "method", "n_steps", "images", "precision", "seconds", "rel_l2", "spearman", "top10",
                 "completeness", "diffid", "d_diffid"]
         lines.append("| " + " | ".join(cols) + " |")

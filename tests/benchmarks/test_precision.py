@@ -69,3 +69,5 @@ def test_mnist_suite_bf16_rows(quick_cache, tmp_path):
     assert "| mnist | ma_gig | 4 | 2 | bf16 |" in (tmp_path / "cpu.md").read_text()
     precision.write(rows[:1], tmp_path, "again")  # same key: replaced, not appended
     assert len(pd.read_csv(tmp_path / "cpu.csv")) == 6
+    md = (tmp_path / "cpu.md").read_text()
+    assert "    test\n" in md and "    again\n" in md  # the commands that measured the rows
