@@ -534,6 +534,12 @@ def _run_batch(setup, batch_ids, index_of, partial, cache, norm, model, method, 
                 scored = json.loads(row.get("metrics") or "{}")
                 scored[mname] = setup.metric_hashes[mname]
                 row["metrics"] = json.dumps(scored, sort_keys=True)
+                if getattr(metric, "nan_means_bad_output", False) and row["status"] == "ok" and any(
+                        isinstance(row.get(f"{mname}.{key}"), float) and math.isnan(row[f"{mname}.{key}"])
+                        for key in vals):
+                    row["status"] = "bad_model_output"
+                    row["note"] = (f"the classifier returned NaN/Inf logits on inputs that metric {mname!r} "
+                                   f"evaluates (perturbed images or the baseline)")
     return rows
 
 

@@ -17,6 +17,9 @@ class Metric:
     """Shared options: ``mean``/``std`` (the classifier's normalisation), ``max_batch`` (rows per forward)."""
 
     name = "?"
+    #: True where a NaN value can only come from NaN/Inf model outputs (not from a rule that skips an image, as
+    #: PIC's): the harness then flags the image's row
+    nan_means_bad_output = False
 
     def __init__(self, mean=None, std=None, max_batch: Optional[int] = None):
         self.norm = Normalizer(mean, std)

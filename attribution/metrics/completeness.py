@@ -13,6 +13,7 @@ class Completeness(Metric):
     """Options: ``baseline`` (as for methods), ``objective`` ("prob" | "logit"), ``mean``/``std``."""
 
     name = "completeness"
+    nan_means_bad_output = True
 
     def __init__(self, baseline="black", objective="prob", mean=None, std=None, max_batch=None):
         super().__init__(mean, std, max_batch)

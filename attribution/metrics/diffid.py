@@ -65,6 +65,7 @@ class DiffID(Metric):
     """
 
     name = "diffid"
+    nan_means_bad_output = True
 
     def __init__(self, ratios: Sequence[float] = DEFAULT_RATIOS, fill: str = "mean", score: str = "hard",
                  mean=None, std=None, max_batch: int | None = None, autocast=False):

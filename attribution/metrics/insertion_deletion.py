@@ -78,6 +78,7 @@ class InsertionDeletion(Metric):
     """
 
     name = "insertion_deletion"
+    nan_means_bad_output = True
 
     def __init__(self, step: int | None = None, insertion_substrate: str = "blur",
                  deletion_substrate: str = "zero", mean=None, std=None, max_batch: int | None = None,

@@ -109,3 +109,26 @@ def test_nan_on_perturbed_inputs_gives_nan_metrics_not_a_guess():
                 assert torch.isnan(v).any(1).all(), (name, key)
             else:
                 assert torch.isnan(v).all(), (name, opts, key, v)
+
+
+def test_nan_only_on_the_metrics_perturbed_inputs_flags_the_row(tmp_path):
+    """A random map never calls the model, so only DiffID's perturbed images can reach the faulty net's NaN inputs
+    (equal corner pixels near 0: DiffID's scalar fill writes them). Such rows used to stay "ok" with NaN metrics; now
+    every row with a NaN DiffID is flagged, and every row left ok has finite metrics."""
+    conf = write_conf(tmp_path)
+    add_configs(conf, {
+        "dataset/marked.yaml": {"_target_": "fault_helpers.MarkedDataset", "name": "tiny", "n": 8,
+                                "path_nan": ["im/05.png"]},
+        "model/faulty.yaml": {"_target_": "fault_helpers.FaultyClassifier"},
+        "method/t_random.yaml": {"name": "random", "seed": 0}})
+    out = tmp_path / "out"
+    ov = [o for o in base_overrides(conf, out, "batch_size=4", "+metrics.diffid={ratios: [0.25, 0.5, 0.75, 0.95]}")
+          if o not in ("dataset=tiny", "model=tiny", "method=t_ig")]
+    run_inproc([*ov, "dataset=marked", "model=faulty", "method=t_random"])
+    df = load_store(out).set_index("image_id")
+    nan = df["diffid.diffid"].isna()
+    assert nan.sum() >= 1  # the setting does reach the NaN inputs
+    assert (df.loc[nan, "status"] == "bad_model_output").all()
+    assert df.loc[nan, "note"].str.contains("metric 'diffid' evaluates").all()
+    ok = df[df.status == "ok"]
+    assert len(ok) >= 1 and np.isfinite(ok[["diffid.diffid", "completeness.completeness_error"]].to_numpy(float)).all()
