@@ -27,6 +27,10 @@ class Metric:
             raise ConfigError(f"invalid max_batch={max_batch!r}: a positive integer or None")
         self.max_batch = max_batch
 
+    def _remember_chunk(self, size: int) -> None:
+        """The chunk size that fits after an out-of-memory: kept for the rest of the run (as the engine does)."""
+        self.max_batch = size
+
     def __call__(self, model, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor) -> Dict[str, torch.Tensor]:
         if attr.shape[0] != x.shape[0] or attr.shape[-2:] != x.shape[-2:]:
             raise ConfigError(f"attr {tuple(attr.shape)} does not match x {tuple(x.shape)}")

@@ -139,11 +139,12 @@ class DiffID(Metric):
 
         row_target = target.repeat_interleave(per_image)
         probs, correct = score_rows(model, b * per_image, make_rows, row_target, self.max_batch, x.device,
-                                    self.autocast)
+                                    self.autocast, on_shrink=self._remember_chunk)
         if self.score == "hard":
             vals = correct.float()
         else:
-            p_clean, _ = score_rows(model, b, lambda s, e: x[s:e], target, self.max_batch, x.device, self.autocast)
+            p_clean, _ = score_rows(model, b, lambda s, e: x[s:e], target, self.max_batch, x.device, self.autocast,
+                                    on_shrink=self._remember_chunk)
             vals = (probs.view(b, per_image) / (p_clean.unsqueeze(1) + 1e-8)).clamp(0.0, 1.0).flatten()
         vals = vals.view(b, 2, n_r)
         ins_curve, del_curve = vals[:, 0], vals[:, 1]

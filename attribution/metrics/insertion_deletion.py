@@ -133,7 +133,7 @@ class InsertionDeletion(Metric):
             return torch.cat(pieces).view(-1, c, h, w)
 
         probs, _ = score_rows(model, b * per_image, make_rows, target.repeat_interleave(per_image),
-                              self.max_batch, x.device, self.autocast)
+                              self.max_batch, x.device, self.autocast, on_shrink=self._remember_chunk)
         curves = probs.view(b, 2, points)
         ins_curve, del_curve = curves[:, 0], curves[:, 1]
         return {"rise_insertion": rise_auc(ins_curve), "rise_deletion": rise_auc(del_curve),

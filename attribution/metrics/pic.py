@@ -289,7 +289,7 @@ class PIC(Metric):
 
     def _predict(self, model, images: list[np.ndarray], targets: torch.Tensor, device):
         probs, correct = score_rows(model, len(images), lambda s, e: self.from_uint8(images[s:e], device),
-                                    targets, self.max_batch, device, self.autocast)
+                                    targets, self.max_batch, device, self.autocast, on_shrink=self._remember_chunk)
         return probs.double().cpu().numpy(), correct.double().cpu().numpy()
 
     def compute(self, model, x, attr, target, ids=None, masks=None):

@@ -49,8 +49,15 @@ def test_attribution_chunk_halves_on_cuda_oom_and_the_result_is_unchanged(cuda_l
 def test_metric_chunk_halves_on_cuda_oom_and_the_scores_are_unchanged(cuda_like, name, opts):
     attr = torch.randn_like(X)
     model = OOMAbove(_net(), limit=3)
-    got = attribution.build_metric(name, max_batch=64, **opts)(model, X, attr, T)
+    metric = attribution.build_metric(name, max_batch=64, **opts)
+    got = metric(model, X, attr, T)
     assert max(model.rows) > 3 and len(cuda_like) >= 1  # it did run out of memory, and went on
+    model.rows.clear()
+    flushes = len(cuda_like)
+    again = metric(model, X, attr, T)  # the size that fits is remembered: no second out-of-memory
+    assert max(model.rows) <= 3 and len(cuda_like) == flushes
+    for k in got:
+        torch.testing.assert_close(again[k], got[k], equal_nan=True)
     ref = attribution.build_metric(name, max_batch=64, **opts)(_net(), X, attr, T)
     assert got.keys() == ref.keys()
     for k in ref:
