@@ -189,7 +189,7 @@ class VAEPassCounter:
         self.decoder_b = 0
         self._handles = []
 
-    def _enc(self, module, args):
+    def _enc(self, module, args, output):  # after the forward, as the others: failed chunks are not counted
         self.encoder += args[0].shape[0]
 
     def _dec(self, module, args, output):
@@ -205,7 +205,7 @@ class VAEPassCounter:
         return {"encoder": self.encoder, "decoder_f": self.decoder_f, "decoder_b": self.decoder_b}
 
     def __enter__(self):
-        self._handles = [self.vae.encoder.register_forward_pre_hook(self._enc),
+        self._handles = [self.vae.encoder.register_forward_hook(self._enc),
                          self.vae.decoder.register_forward_hook(self._dec)]
         return self
 

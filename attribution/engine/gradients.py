@@ -48,7 +48,7 @@ class PassCounter:
         self.f = 0
         self._handle = None
 
-    def _hook(self, module, args):
+    def _hook(self, module, args, output):  # after the forward: a chunk that ran out of memory is not counted
         rows = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) else 0
         if torch.is_grad_enabled() and args[0].requires_grad:
             self.fb += rows
@@ -56,7 +56,7 @@ class PassCounter:
             self.f += rows
 
     def __enter__(self):
-        self._handle = self.model.register_forward_pre_hook(self._hook)
+        self._handle = self.model.register_forward_hook(self._hook)
         return self
 
     def __exit__(self, *exc):
