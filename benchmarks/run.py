@@ -38,7 +38,7 @@ import torch
 from . import provenance
 from .cache import AttributionCache, roundtrip
 from .grids import save_samples, write_attribution_grids
-from .store import ShardWriter, atomic_write_text, load_store, run_stem
+from .store import ShardWriter, atomic_write_text, load_store, remove_stale_temps, run_stem, store_dir
 
 log = logging.getLogger("benchmarks.run")
 
@@ -406,6 +406,9 @@ def evaluate(setup: Setup, logger=None) -> RunResult:
     cache = AttributionCache(setup.out_dir, ds.name, clf.name, setup.method_name,
                              f"{setup.method_hash}-{setup.setup_hash}", dtype=cache_cfg.get("dtype", "float16"),
                              enabled=bool(cache_cfg.get("enabled", True)))
+    stale = remove_stale_temps(store_dir(setup.out_dir)) + remove_stale_temps(cache.dir)
+    if stale:
+        log.info("removed %d temporary files left by killed runs", stale)
     versions_json = json.dumps(provenance.versions(), sort_keys=True)
     commit = provenance.git_commit()
     device_str = provenance.device_name(device)

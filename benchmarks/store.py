@@ -90,6 +90,26 @@ def atomic_write(path, write) -> Path:
     return path
 
 
+#: a temporary file of :func:`atomic_write` older than this was left by a killed process (a write renames its own
+#: within seconds)
+STALE_TEMP_SECONDS = 3600.0
+
+
+def remove_stale_temps(folder, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the temporary files of atomic writes (``.<name>.<random>.tmp``) under ``folder`` that are older than
+    ``older_than`` seconds: leftovers of killed runs, which readers ignore but which take disk. Returns how many.
+    Younger ones may belong to a writer at work (another shard) and are left alone."""
+    now, removed = time.time(), 0
+    for p in Path(folder).rglob(".*.tmp"):
+        try:
+            if now - p.stat().st_mtime > older_than:
+                p.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process cleaned or renamed it meanwhile
+            pass
+    return removed
+
+
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchmarks.cache import AttributionCache, roundtrip
-from benchmarks.store import KEY, ShardWriter, atomic_write_text, load_store, run_stem, store_dir
+from benchmarks.store import KEY, ShardWriter, atomic_write_text, load_store, remove_stale_temps, run_stem, store_dir
 
 
 def rows(ids, method="ig", value=0.0, shard="0/1"):
@@ -151,3 +151,19 @@ def test_files_get_the_usual_mode(tmp_path):
 
     p = atomic_write_text(tmp_path / "m.json", "{}")
     assert (p.stat().st_mode & 0o777) == (0o666 & ~store._UMASK)
+
+
+def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
+    parts = tmp_path / "store" / "parts"
+    parts.mkdir(parents=True)
+    old = parts / ".run__shard0of1.parquet.abc123.tmp"   # left by a process killed an hour ago
+    fresh = tmp_path / "store" / ".run.parquet.def456.tmp"  # a writer at work
+    keep = tmp_path / "store" / "run.parquet"
+    for p in (old, fresh, keep):
+        p.write_bytes(b"x")
+    hours_ago = os.path.getmtime(old) - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    os.utime(keep, (hours_ago, hours_ago))  # old but not a temporary file
+    assert remove_stale_temps(tmp_path / "store") == 1
+    assert not old.exists() and fresh.exists() and keep.exists()
+    assert remove_stale_temps(tmp_path / "missing") == 0

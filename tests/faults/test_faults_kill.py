@@ -68,8 +68,11 @@ def test_repeated_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     log = _killed_runs(args, out, random.Random(2026), n_kills=4)
     assert sum(what == "killed" for what, _ in log) >= 3, log  # the kills did land while it ran
 
+    for tmp in out.rglob(".*.tmp"):  # what the kills left mid-write, aged past the stale limit
+        os.utime(tmp, (tmp.stat().st_mtime - 7200,) * 2)
     final = cli(args, env_extra=child_env(), timeout=300)
     assert final.returncode == 0, (log, final.stderr[-3000:])
+    assert not list(out.rglob(".*.tmp"))  # the rerun removed them
     df = load_store(out)
     shard_files = list((out / "store").glob("*.parquet"))
     assert len(shard_files) == 1 and not list((out / "store" / "parts").glob("*.parquet"))
