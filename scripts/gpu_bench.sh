@@ -4,14 +4,15 @@
 #   there: run(command="bash scripts/gpu_bench.sh check",  carry=[".whl"])   GPU tests + the runner on CUDA
 #          run(command="bash scripts/gpu_bench.sh pixel",  carry=[".whl"])   IG, SIG, Blur IG, Guided IG, GxI
 #          run(command="bash scripts/gpu_bench.sh heavy",  carry=[".whl"])   IG2, AGI, SAMP
-#          run(command="bash scripts/gpu_bench.sh latent", carry=[".whl"])   MA-GIG, EIG, MIG (SD-shaped VAE)
+#          run(command="bash scripts/gpu_bench.sh latent", carry=[".whl"])   MA-GIG, EIG (SD-shaped VAE)
+#          run(command="bash scripts/gpu_bench.sh mig",    carry=[".whl"])   MIG (up to ~1,350 TFLOP per image)
 #          run(command="bash scripts/gpu_bench.sh metrics", carry=[".whl"])  metrics + the table-1 GPU-hour estimate
 #   here:  cp <files_at>/speed/* results/speed/  after each part (the next part starts from them: the rows of one
 #          device are merged into one results/speed/cuda-<gpu>.{csv,md}), then commit.
 # Setting: ResNet-18 at 256x256, batch 32, 200 steps (issue 8); BATCH / SIZE / STEPS / EXTRA override it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: gpu_bench.sh check|pixel|heavy|latent|metrics}
+part=${1:?usage: gpu_bench.sh check|pixel|heavy|latent|mig|metrics}
 OUT=${OUT:-/tmp/gpu_out}
 mkdir -p "$OUT/speed"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 WANDB_MODE=disabled
@@ -42,8 +43,9 @@ case "$part" in
         ;;
     pixel)   speed --methods grad_input,ig,sig,blur_ig,guided_ig,random --metrics none --no-estimate ;;
     heavy)   speed --methods ig2,agi,samp --metrics none --no-estimate ;;
-    latent)  speed --methods ma_gig,eig,mig --metrics none --no-estimate ;;
+    latent)  speed --methods ma_gig,eig --metrics none --no-estimate ;;
+    mig)     speed --methods mig --metrics none --no-estimate ;;
     metrics) speed --methods ig --metrics diffid,insertion_deletion,pic,completeness,quantus_pixel_flipping \
                  --estimate-models vgg16,resnet18,inception_v1 ;;
-    *) echo "unknown part $part: check|pixel|heavy|latent|metrics"; exit 2 ;;
+    *) echo "unknown part $part: check|pixel|heavy|latent|mig|metrics"; exit 2 ;;
 esac
