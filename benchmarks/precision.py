@@ -135,7 +135,10 @@ def variant(kw: dict, precision: str) -> dict:
     return {**kw, "autocast": False if precision == "fp32" else precision}
 
 
-def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) -> list[dict]:
+def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print, figure: Path | None = None,
+              figure_images: int = 2) -> list[dict]:
+    """Rows of the study for one suite; ``figure``: also save there an image x (method, precision) grid of the
+    maps of the first ``figure_images`` images (how far the maps move, at a glance)."""
     import attribution
     from attribution.engine.integrate import completeness_error
     from attribution.methods import METHODS
@@ -150,7 +153,7 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) 
     model = setup.classifier.model
     extra = {"mean": tuple(setup.classifier.mean), "std": tuple(setup.classifier.std)}
     diffid = attribution.build_metric("diffid")
-    rows = []
+    rows, maps = [], {}
     for name in methods:
         kw = {**method_options(ov, name, n_steps), **extra}
         if getattr(METHODS.get(name), "needs_vae", False):
@@ -193,8 +196,18 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print) 
                 row.update(compare(ref[0], out.attr))
                 row["d_diffid"] = float((scores["diffid"] - ref[1]).abs().mean())
             rows.append(row)
+            maps[f"{name} {p}"] = out.attr[:figure_images].detach().cpu()
             log(f"{suite}/{name}/{p}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()
                                                    if isinstance(v, float)))
+    if figure is not None and maps:
+        from attribution.engine import Normalizer
+
+        from .figures import attribution_grid
+
+        pixels = Normalizer(setup.classifier.mean, setup.classifier.std).denormalize(x[:figure_images]).cpu()
+        attribution_grid(pixels, maps, titles=[f"image {i}" for i in range(len(pixels))], path=figure,
+                         order="given")
+        log(f"wrote {figure}")
     return rows
 
 
@@ -246,6 +259,8 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--n-steps", type=int, default=None, help="default: the demo's (16)")
     ap.add_argument("--out", default="results/precision")
+    ap.add_argument("--figure", action="store_true",
+                    help="also save maps_<suite>_<steps>steps.png: the first 2 images' maps per method and precision")
     a = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     precisions = [p for p in a.precisions.split(",") if p]
@@ -255,7 +270,9 @@ def main(argv=None) -> int:
     rows = []
     for suite in a.suites.split(","):
         methods = (a.methods or SUITE_METHODS.get(suite, "ig")).split(",")
-        rows += run_suite(suite, methods, precisions, a.device, a.images, a.n_steps)
+        steps = a.n_steps or "demo"
+        figure = Path(a.out) / f"maps_{suite}_{steps}steps.png" if a.figure else None
+        rows += run_suite(suite, methods, precisions, a.device, a.images, a.n_steps, figure=figure)
     for p in write(rows, Path(a.out), "python -m benchmarks.precision " + " ".join(sys.argv[1:] if argv is None
                                                                                    else argv)):
         print(f"wrote {p}")

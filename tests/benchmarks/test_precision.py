@@ -52,7 +52,8 @@ def test_mnist_suite_bf16_rows(quick_cache, tmp_path):
     attribution stays close; MA-GIG's guided path may diverge (its steering ranks bf16 gradients), so only its
     measures' ranges are checked."""
     rows = precision.run_suite("mnist", ["ig", "ma_gig"], ["bf16", "fp32_b1"], "cpu", n_images=2, n_steps=4,
-                               log=lambda m: None)
+                               log=lambda m: None, figure=tmp_path / "maps.png")
+    assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # image x (method, precision)
     got = {(r["method"], r["precision"]): r for r in rows}
     assert set(got) == {(m, p) for m in ("ig", "ma_gig") for p in ("fp32", "bf16", "fp32_b1")}
     assert got["ig", "fp32_b1"]["rel_l2"] < 1e-4  # the control: float32 in another summation order
