@@ -92,7 +92,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from attribution.engine.gradients import is_oom
+from attribution.engine.gradients import default_max_batch, is_oom
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -686,7 +686,8 @@ def external_runs(name: str, method, model, cfg: Config, device) -> List[Tuple[s
     """[(external name, fn(x, target, n_steps) -> attributions [B,C,H,W])] for a method; libraries are imported
     here, outside the timed calls."""
     runs = []
-    chunk = getattr(method.evaluator, "max_batch", None) or (128 if device.type == "cuda" else 32)
+    chunk = getattr(method.evaluator, "max_batch", None) or default_max_batch(device, (3, cfg.image_size,
+                                                                                         cfg.image_size))
     objective = getattr(method, "objective", "prob")
     if name == "ig" and "captum" in cfg.externals:
         from captum.attr import IntegratedGradients as CaptumIG
@@ -923,7 +924,7 @@ class SpeedBench:
                 return None
             kw = method_kwargs(name, c, self.vae)
             method = attribution.build_method(name, **kw)
-            chunk_rows = method.evaluator.chunk_size(self.device)
+            chunk_rows = method.evaluator.chunk_size(self.device, x.shape[1:])
             if c.warmup:
                 warm = attribution.build_method(name, **method_kwargs(name, c, self.vae, True, chunk_rows))
                 warm(model, x, y)

@@ -49,3 +49,22 @@ def test_unknown_method_names_choices():
         attribution.build_method("igg")
     with pytest.raises(TypeError, match="allowed"):
         attribution.build_method("ig", n_stepz=3)
+
+
+def test_default_chunk_holds_about_half_a_megapixel_on_the_cpu():
+    from attribution.engine.gradients import default_max_batch
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    sizes = {28: 32, 64: 32, 128: 32, 160: 16, 224: 8, 256: 8, 512: 2, 2048: 1}
+    assert {s: default_max_batch(cpu, (3, s, s)) for s in sizes} == sizes
+    assert default_max_batch(cpu) == 32 and default_max_batch(cuda, (3, 256, 256)) == 128
+
+
+def test_ig_chunks_large_images_by_the_default_on_the_cpu():
+    """IG's path chunks follow the size-aware default: 8 rows at 224 px, so 2 images x 4 steps per chunk."""
+    rows = []
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    net.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]))
+    x = torch.rand(2, 3, 224, 224)
+    attribution.build_method("ig", n_steps=9)(net.eval(), x, torch.tensor([0, 1]))
+    assert rows[:-1] == [8, 8] and rows[-1] == 2  # 8 gradient points x 2 images in chunks of 8, then f at x

@@ -13,16 +13,18 @@ from .gradients import GradientEvaluator
 
 
 def integrate_path(model, points_fn: Callable[[int, int], torch.Tensor], n_points: int, target: torch.Tensor,
-                   evaluator: GradientEvaluator, batch: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   evaluator: GradientEvaluator, batch: int,
+                   row_shape=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left Riemann sum over a path given as ``points_fn(start, stop) -> [B, stop-start, C,H,W]``.
 
-    Points are built chunk by chunk (never the whole [B,P,C,H,W] stack), images x steps batched together.
+    Points are built chunk by chunk (never the whole [B,P,C,H,W] stack), images x steps batched together; a chunk
+    holds ``evaluator.chunk_size(device, row_shape)`` rows (``row_shape`` = (C, H, W) of one point).
     Returns (attr [B,C,H,W], f at the first point [B], f at the last point [B]).
     """
     if n_points < 2:
         raise ValueError("a path needs at least 2 points")
     device = target.device
-    steps_per_chunk = max(1, evaluator.chunk_size(device) // max(1, batch))
+    steps_per_chunk = max(1, evaluator.chunk_size(device, row_shape) // max(1, batch))
     attr = None
     f_start = None
     start = 0
@@ -37,7 +39,7 @@ def integrate_path(model, points_fn: Callable[[int, int], torch.Tensor], n_point
             f_start = scores[:, 0]
         last_point = pts[:, -1]
         start = stop
-        steps_per_chunk = max(1, evaluator.chunk_size(device) // max(1, batch))
+        steps_per_chunk = max(1, evaluator.chunk_size(device, row_shape) // max(1, batch))
     f_end = evaluator.score(model, last_point, target)
     return attr, f_start, f_end
 

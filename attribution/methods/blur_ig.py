@@ -117,7 +117,8 @@ class BlurIG(AttributionMethod):
                     pts[:, r] = x  # the path ends at x exactly (no denormalise/normalise round trip)
             return pts
 
-        attr, f_start, f_end = integrate_path(model, points, n + 1, target, self.evaluator, x.shape[0])
+        attr, f_start, f_end = integrate_path(model, points, n + 1, target, self.evaluator, x.shape[0],
+                                              row_shape=x.shape[1:])
         return Attribution(attr, f_start, f_end)
 
     def cost(self, height=256, width=256):

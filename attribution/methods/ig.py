@@ -25,7 +25,8 @@ class IntegratedGradients(AttributionMethod):
         b = self.baseline_for(x)
         alphas = torch.linspace(0, 1, self.n_steps, dtype=torch.float64)
         attr, f0, f1 = integrate_path(
-            model, lambda s, e: linear_points(b, x, alphas[s:e]), self.n_steps, target, self.evaluator, x.shape[0])
+            model, lambda s, e: linear_points(b, x, alphas[s:e]), self.n_steps, target, self.evaluator, x.shape[0],
+            row_shape=x.shape[1:])
         return Attribution(attr, f0, f1)
 
     def cost(self, height=256, width=256):

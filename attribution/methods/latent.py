@@ -431,7 +431,8 @@ class EIG(LatentPathMethod):
         anchored = self.anchor_endpoints
         pts = _DecodedPath(self, lambda s, e: self.latents(z_b, z_x, s, e), self.n_steps, x,
                            first=b if anchored else None, last=x if anchored else None, record=self.return_path)
-        attr, f0, f1 = integrate_path(model, pts, self.n_steps, target, self.evaluator, x.shape[0])
+        attr, f0, f1 = integrate_path(model, pts, self.n_steps, target, self.evaluator, x.shape[0],
+                                      row_shape=x.shape[1:])
         return self._finish(attr, f0, f1, torch.cat(pts.points, 1) if self.return_path else None)
 
     def cost(self, height=256, width=256):
@@ -527,7 +528,8 @@ class ManifoldIG(LatentPathMethod):
             sweeps[ids] += 1
         if self.anchor_endpoints:
             xs[:, 0], xs[:, -1] = b, x
-        attr, f0, f1 = integrate_path(model, lambda s, e: xs[:, s:e], t, target, self.evaluator, bsz)
+        attr, f0, f1 = integrate_path(model, lambda s, e: xs[:, s:e], t, target, self.evaluator, bsz,
+                                      row_shape=x.shape[1:])
         return self._finish(attr, f0, f1, xs if self.return_path else None, mig_sweeps=sweeps, mig_energy=energy)
 
     def cost(self, height=256, width=256):

@@ -133,7 +133,8 @@ class SpectralIG(AttributionMethod):
         def points(start, stop):
             return base + self.offsets(dec, alphas[start:stop])
 
-        attr, f0, f1 = integrate_path(model, points, self.n_steps, target, self.evaluator, x.shape[0])
+        attr, f0, f1 = integrate_path(model, points, self.n_steps, target, self.evaluator, x.shape[0],
+                                      row_shape=x.shape[1:])
         return Attribution(attr, f0, f1)
 
     def cost(self, height=256, width=256):

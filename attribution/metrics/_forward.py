@@ -40,14 +40,15 @@ def runs(start: int, stop: int, per_run: int):
 @torch.no_grad()
 def score_rows(model, n_rows: int, make_rows: Callable[[int, int], torch.Tensor], row_target: torch.Tensor,
                max_batch: int | None, device: torch.device, autocast=False,
-               on_shrink: Callable[[int], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               on_shrink: Callable[[int], None] | None = None, row_shape=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Evaluate ``n_rows`` virtual rows in chunks: returns (softmax prob of the row's target [N] float32,
     top-1 correct [N] as 1.0/0.0); both are NaN for rows whose logits are not finite (a NaN/Inf model output
     must give a NaN score, not argmax's guess). ``make_rows(start, stop)`` returns the [stop-start, C, H, W] rows.
     ``autocast``: False (float32) | "bf16" | "fp16" for the forwards (softmax stays in float32).
     ``on_shrink(size)`` is told the chunk size that fits after a CUDA out-of-memory (a metric keeps it as its
-    ``max_batch``, so later calls start there instead of running out of memory again)."""
-    size = max(1, max_batch or default_max_batch(device))
+    ``max_batch``, so later calls start there instead of running out of memory again). ``row_shape`` (C, H, W)
+    sizes the default chunk (:func:`attribution.engine.gradients.default_max_batch`)."""
+    size = max(1, max_batch or default_max_batch(device, row_shape))
     dtype = AUTOCAST_DTYPES[autocast]
     probs, correct = [], []
     start = 0

@@ -56,7 +56,7 @@ class DiffID(Metric):
         score: "hard" (default; top-1 accuracy against ``target``) | "soft" (confidence retention).
         mean, std: the classifier's normalisation (accepted for uniformity; the protocol works in the normalised
             space and does not need them).
-        max_batch: rows per forward (None: 128 on CUDA, 32 on CPU).
+        max_batch: rows per forward (None: 128 on CUDA; on the CPU 32, 8 at 224-256 px).
         autocast: False (float32, default) | "bf16" | "fp16" for the forwards (speed; may flip borderline
             top-1 decisions).
 
@@ -139,12 +139,12 @@ class DiffID(Metric):
 
         row_target = target.repeat_interleave(per_image)
         probs, correct = score_rows(model, b * per_image, make_rows, row_target, self.max_batch, x.device,
-                                    self.autocast, on_shrink=self._remember_chunk)
+                                    self.autocast, on_shrink=self._remember_chunk, row_shape=x.shape[1:])
         if self.score == "hard":
             vals = correct.float()
         else:
             p_clean, _ = score_rows(model, b, lambda s, e: x[s:e], target, self.max_batch, x.device, self.autocast,
-                                    on_shrink=self._remember_chunk)
+                                    on_shrink=self._remember_chunk, row_shape=x.shape[1:])
             vals = (probs.view(b, per_image) / (p_clean.unsqueeze(1) + 1e-8)).clamp(0.0, 1.0).flatten()
         vals = vals.view(b, 2, n_r)
         ins_curve, del_curve = vals[:, 0], vals[:, 1]

@@ -71,7 +71,7 @@ class InsertionDeletion(Metric):
         insertion_substrate: "blur" (default, RISE) | "zero" (0 in input space) | "black" (normalise(0)).
         deletion_substrate: "zero" (default, RISE) | "blur" | "black".
         mean, std: the classifier's normalisation (needed only for "black").
-        max_batch: rows per forward (None: 128 on CUDA, 32 on CPU).
+        max_batch: rows per forward (None: 128 on CUDA; on the CPU 32, 8 at 224-256 px).
         autocast: False (float32, default) | "bf16" | "fp16" for the forwards.
 
     Cost per image: 2 * (ceil(H*W / step) + 1) forwards.
@@ -133,7 +133,8 @@ class InsertionDeletion(Metric):
             return torch.cat(pieces).view(-1, c, h, w)
 
         probs, _ = score_rows(model, b * per_image, make_rows, target.repeat_interleave(per_image),
-                              self.max_batch, x.device, self.autocast, on_shrink=self._remember_chunk)
+                              self.max_batch, x.device, self.autocast, on_shrink=self._remember_chunk,
+                              row_shape=x.shape[1:])
         curves = probs.view(b, 2, points)
         ins_curve, del_curve = curves[:, 0], curves[:, 1]
         return {"rise_insertion": rise_auc(ins_curve), "rise_deletion": rise_auc(del_curve),

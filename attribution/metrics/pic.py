@@ -198,7 +198,7 @@ class PIC(Metric):
         saliency: "abs_sum" (|sum_c A|, default) | "sum_abs" | "sum".
         workers: threads for interpolation and WebP (None: min(8, CPUs); 1: no pool).
         mean, std: the classifier's normalisation (needed to go to uint8 and back).
-        max_batch: rows per forward (None: 128 on CUDA, 32 on CPU).
+        max_batch: rows per forward (None: 128 on CUDA; on the CPU 32, 8 at 224-256 px).
         autocast: False (float32, default) | "bf16" | "fp16" for the forwards.
 
     Call as ``metric(model, x, attr, target, ids=None, masks=None)``; ``ids`` (one per image) key the random
@@ -289,7 +289,8 @@ class PIC(Metric):
 
     def _predict(self, model, images: list[np.ndarray], targets: torch.Tensor, device):
         probs, correct = score_rows(model, len(images), lambda s, e: self.from_uint8(images[s:e], device),
-                                    targets, self.max_batch, device, self.autocast, on_shrink=self._remember_chunk)
+                                    targets, self.max_batch, device, self.autocast, on_shrink=self._remember_chunk,
+                                    row_shape=images[0].shape[:2] if images else None)
         return probs.double().cpu().numpy(), correct.double().cpu().numpy()
 
     def compute(self, model, x, attr, target, ids=None, masks=None):
