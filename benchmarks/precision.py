@@ -66,13 +66,7 @@ def compare(ref: torch.Tensor, other: torch.Tensor) -> dict:
 
 def suite_overrides(suite: str, device: str) -> list[str]:
     """The runner overrides of one suite of ``configs/experiment/demo.yaml`` (without a method)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from .run import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="precision"):
-        suites = OmegaConf.to_container(compose("config", overrides=["experiment=demo"]).suites)
+    suites = compose_config(["experiment=demo"])["suites"]
     if suite not in suites:
         raise ValueError(f"unknown suite {suite!r}: choose from {sorted(suites)} (configs/experiment/demo.yaml)")
     out_dir = Path(tempfile.gettempdir()) / "attribution-precision"  # the runner writes its manifest there
