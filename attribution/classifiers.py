@@ -9,7 +9,7 @@ Inception-v1, and the authors' fine-tuned heads for Oxford-IIIT Pet and Oxford 1
 Every config names its normalisation (``mean``, ``std``) and ``input_size``: nothing is guessed. ``"timm"`` is an
 explicit value that copies them from the timm pretrained config of ``arch``.
 
-The papers' models (reference/upstream_methods.md section 7):
+The papers' models (docs/upstream_methods.md section 7):
 
 - ``resnet18``: timm ``resnet18.tv_in1k`` (torchvision's IMAGENET1K_V1 weights; timm's ResNet has torchvision's
   parameter names, so the authors' checkpoints load as they are). Pet/Flowers head: ``fc = Linear(512, C)``.

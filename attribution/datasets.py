@@ -7,7 +7,7 @@ image folder or Hugging Face dataset.
     json.dump(ds.manifest(), f)                                      # the runner writes it beside the results
     ds2 = build_dataset("imagenet", source=..., manifest=ds.manifest())  # the same images, in the same order
 
-The papers' protocol (reference/upstream_methods.md section 6), reproduced exactly:
+The papers' protocol (docs/upstream_methods.md section 6), reproduced exactly:
 
 - every image is resized to 256x256 with PIL bilinear, no crop (``preprocess="paper"``); the classifier's
   normalisation (``Classifier.mean/std``) is applied by the runner, never here;
@@ -280,7 +280,7 @@ class _Preprocess:
 def dataloader_shuffle_order(n: int, seed: int) -> List[int]:
     """The order in which ``DataLoader(range(n), shuffle=True, generator=Generator().manual_seed(seed))`` yields
     indices: the loader's iterator first draws one int64 base seed from the generator, then the RandomSampler
-    calls ``randperm(n)`` with it (upstream_methods.md section 6)."""
+    calls ``randperm(n)`` with it (docs/upstream_methods.md section 6)."""
     g = torch.Generator().manual_seed(int(seed))
     torch.empty((), dtype=torch.int64).random_(generator=g)
     return torch.randperm(n, generator=g).tolist()

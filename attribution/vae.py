@@ -5,7 +5,7 @@
     z = vae.encode(x)                                                       # [B,C,H,W] normalised -> [B,c,h,w]
     x_rec = vae.decode(z)                                                   # -> [B,C,H,W] normalised, not clamped
 
-The adapter reproduces the authors' ``TransformWrapper`` (upstream_methods.md section 4):
+The adapter reproduces the authors' ``TransformWrapper`` (docs/upstream_methods.md section 4):
 
 - ``encode(x) = E(2 * undo_normalise(x) - 1)``: the VAE sees [-1, 1] images; the latent is the **posterior mean**
   (``latent_dist.mean`` of an ``AutoencoderKL``; ``AutoencoderTiny``/TAESD is deterministic, its ``latents``).

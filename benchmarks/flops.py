@@ -7,7 +7,7 @@ latent, encoder) are measured with ``torch.utils.flop_counter.FlopCounterMode`` 
 only, nothing computed or downloaded), then combined with the rows per image of each method:
 
 - ours: ``method.cost(H, W)`` (the counts the tests check against :class:`attribution.PassCounter`);
-- the authors': upstream_methods.md sections 2.13 and 11 (batch 1, every gradient and decode recomputed).
+- the authors': docs/upstream_methods.md sections 2.13 and 11 (batch 1, every gradient and decode recomputed).
 
     FLOPs = fb * C_fb + f * C_f + b * (C_fb - C_f) + decoder_f * D_f + decoder_b * (D_fb - D_f) + encoder * E
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-#: the authors' rows per image at N steps (upstream_methods.md 2.13 / 11); counts as in ``cost()``
+#: the authors' rows per image at N steps (docs/upstream_methods.md 2.13 / 11); counts as in ``cost()``
 UPSTREAM_ROWS = {
     "grad_input": lambda n: {"fb": 1},
     "ig": lambda n: {"fb": n},

@@ -1,6 +1,6 @@
 """What produced a result row: config hashes, package versions, git commit, device.
 
-Every row of the results store carries these (DESIGN.md, "Every result row carries what produced it").
+Every row of the results store carries these (docs/design.md, "Every result row carries what produced it").
 """
 from __future__ import annotations
 

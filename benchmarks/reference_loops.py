@@ -1,5 +1,5 @@
 """Plain per-image, per-step reference loops, written the way the MA-GIG / SIG authors' ``cleanig`` code runs
-(reference/upstream_methods.md sections 1.3, 2 and 3): one image at a time, one path point per forward+backward
+(docs/upstream_methods.md sections 1.3, 2 and 3): one image at a time, one path point per forward+backward
 (batch of 1), host-side control flow, the gradient at the last path point computed and thrown away, Guided IG and
 MA-GIG recomputing every path gradient in ``compute_ig`` (2N - 1 classifier passes), MA-GIG decoding each point
 twice, AGI and IG2 calling ``.backward()`` with parameters that require grad.

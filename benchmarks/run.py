@@ -1,6 +1,6 @@
 """The benchmark runner: ``python -m benchmarks.run dataset=... model=... method=... metrics=...``.
 
-A thin Hydra app over the library (DESIGN.md "Data flows one way"):
+A thin Hydra app over the library (docs/design.md "Data flows one way"):
 config -> dataset (manifest of ids) -> batches -> classifier -> targets -> method -> attributions (cached)
 -> metrics (per image) -> results store (one file per shard) -> tables/report.
 

@@ -7,7 +7,7 @@ write a checkpoint that ``configs/model/<model>.yaml`` can name (``model.checkpo
     # then: python -m benchmarks.run dataset=oxford_pet dataset.source=/data/oxford-iiit-pet model=resnet18 \
     #           model.checkpoint=checkpoints/classifier_oxford_pet/resnet18_best.pt ...
 
-Heads (reference/upstream_methods.md section 7): resnet18 ``fc = Linear(512, C)``; vgg16
+Heads (docs/upstream_methods.md section 7): resnet18 ``fc = Linear(512, C)``; vgg16
 ``Linear(25088,150)-BatchNorm1d(150)-ReLU-Dropout(0.5)-Linear(150,C)`` after AdaptiveAvgPool(7); inception_v1
 (GoogLeNet) ``fc = Linear(1024, C)``. The architecture, normalisation and input size come from the model config.
 

@@ -35,7 +35,7 @@ def imagenet_folder(tmp_path):
 
 # -- the papers' subsets -----------------------------------------------------------------------------------------
 def test_dataloader_emulation_matches_a_real_dataloader():
-    """upstream_methods.md section 6: iterate DataLoader(shuffle=True, generator=manual_seed(42)) over 50,000."""
+    """docs/upstream_methods.md section 6: iterate DataLoader(shuffle=True, generator=manual_seed(42)) over 50,000."""
     loader = torch.utils.data.DataLoader(range(50000), batch_size=500, shuffle=True,
                                          generator=torch.Generator().manual_seed(42))
     first = next(iter(loader)).tolist()

@@ -1,7 +1,7 @@
 """Batched gradients of the objective with respect to the input, chunked to fit memory.
 
 Rows of any stack of inputs are evaluated in chunks of at most ``max_batch`` rows; on CUDA out-of-memory
-the chunk is halved and retried, so long runs keep going (DESIGN.md, "Batched").
+the chunk is halved and retried, so long runs keep going (docs/design.md, "Batched").
 """
 from __future__ import annotations
 

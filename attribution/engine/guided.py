@@ -1,7 +1,7 @@
 """The inner loop of Guided IG (Kapishnikov et al., CVPR 2021) on flat ``[B, D]`` tensors, batched over rows.
 
 One call moves every row's current point towards its end point until the row's L1 distance to the end equals
-its target, changing only the features with the smallest |gradient| (upstream_methods.md section 2.4)::
+its target, changing only the features with the smallest |gradient| (docs/upstream_methods.md section 2.4)::
 
     repeat while gamma_b > 1 for some row b:
         exclude features already at the end (|cur - end| < eps): their |g| becomes +inf (persists)

@@ -45,7 +45,7 @@ def integrate_path(model, points_fn: Callable[[int, int], torch.Tensor], n_point
 
 
 def completeness_error(attr: torch.Tensor, f_end: torch.Tensor, f_start: torch.Tensor) -> torch.Tensor:
-    """|sum(attr) - (f(end) - f(start))| / |f(end) - f(start)| per image (DESIGN.md, Numerics)."""
+    """|sum(attr) - (f(end) - f(start))| / |f(end) - f(start)| per image (docs/design.md, Numerics)."""
     total = attr.flatten(1).double().sum(1)
     delta = (f_end - f_start).double()
     return ((total - delta).abs() / delta.abs().clamp_min(1e-12)).float()

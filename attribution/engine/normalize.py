@@ -1,7 +1,7 @@
 """The classifier's input normalisation and pixel-space baselines.
 
 Baselines are defined on [0,1] pixels and mapped through the normalisation, as the papers do:
-"black" = normalise(0), whose channel values are -mean/std (upstream_methods.md section 1.1).
+"black" = normalise(0), whose channel values are -mean/std (docs/upstream_methods.md section 1.1).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Spectral Integrated Gradients (SIG, KDD 2026) writes the difference d = x - b as a sum of components, gives
 each component a "strength" in [0, 1], and builds the path b + R(d, alpha) in which strong components switch
-on early and weak ones late (upstream_methods.md section 3). Everything here is batched over images: a
+on early and weak ones late (docs/upstream_methods.md section 3). Everything here is batched over images: a
 decomposition is computed once for a [B,C,H,W] batch and then reconstructed for a chunk of S alphas at once
 as [B,S,C,H,W] with batched matmuls.
 
@@ -24,7 +24,7 @@ Decompositions (``spectral_mode``):
 Band order (wavelet and laplacian only, ``band_order``): the low-pass band always comes first (strength 1).
 ``"coarse_to_fine"`` (default) then orders the detail bands from the coarsest level to the finest, so coarse
 structure switches on before fine detail, which is the stated intent of SIG. ``"authors"`` keeps the order of the
-authors' code, finest level first and coarsest last (upstream_methods.md section 3.1, quirk 4). Within a level
+authors' code, finest level first and coarsest last (docs/upstream_methods.md section 3.1, quirk 4). Within a level
 the bands stay LH, HL, HH in both orders.
 
 Gates (``gate``): start_i = (1 - w)(1 - strength_i) with w = overlap; component i ramps on over

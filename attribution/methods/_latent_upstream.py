@@ -1,4 +1,4 @@
-"""The authors' per-image algorithms for MA-GIG, EIG and MIG, re-implemented from upstream_methods.md sections
+"""The authors' per-image algorithms for MA-GIG, EIG and MIG, re-implemented from docs/upstream_methods.md sections
 1.3, 2.5-2.7 and 4 with their costs intact (batch 1, no reuse, every decode and gradient recomputed).
 
 Not a registered method: the reference that tests compare the batched methods of :mod:`.latent` against, and the

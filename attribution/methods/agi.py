@@ -1,5 +1,5 @@
 """AGI — Adversarial Gradient Integration (Pan et al., IJCAI 2021), as the MA-GIG/SIG authors run it
-(``cleanig/explainer/agi.py``, the "path-style" variant; upstream_methods.md §2.8), batched over
+(``cleanig/explainer/agi.py``, the "path-style" variant; docs/upstream_methods.md §2.8), batched over
 images x target classes.
 
 For each image with label y and each target class t in ``agi_target_classes(num_classes, num_neg_cls)``

@@ -36,7 +36,7 @@ class Attribution:
 
 
 class AttributionMethod:
-    """Shared options (DESIGN.md): ``n_steps``, ``baseline`` ("black" | "mean" | "blur" | tensor),
+    """Shared options (docs/design.md): ``n_steps``, ``baseline`` ("black" | "mean" | "blur" | tensor),
     ``objective`` ("prob" | "logit"), ``max_batch`` (rows per forward/backward chunk), ``mean``/``std``
     (the classifier's input normalisation; omitted = identity), ``autocast`` (False | "bf16" | "fp16").
 

@@ -1,5 +1,5 @@
 """Blur Integrated Gradients (Xu, Venugopalan, Sundararajan, Maji and Yan, "Attribution in Scale and Space",
-CVPR 2020), as the SIG authors compute it (upstream ``big``, upstream_methods.md section 2.2).
+CVPR 2020), as the SIG authors compute it (upstream ``big``, docs/upstream_methods.md section 2.2).
 
 Sigma grid sigma_i = i * max_sigma / N, i = 0..N (with ``sqrt``: sqrt(i * max_sigma / N)). The path has N + 1
 points p_j = blur(x, sigma_{N-j}): it starts at the most blurred image and ends at x itself (sigma = 0 is x,

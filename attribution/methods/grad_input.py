@@ -1,7 +1,7 @@
 """Gradient x Input against a baseline (Shrikumar et al. 2016; the authors' ``GradInputExplainer``).
 
 attr = grad f(x) * (x - b), with b the baseline (default "black" = normalise(0), the papers' "zero"), so with
-the ImageNet normalisation x - b = x_pixel / std per channel (upstream_methods.md section 2.3).
+the ImageNet normalisation x - b = x_pixel / std per channel (docs/upstream_methods.md section 2.3).
 Not a path method: ``Attribution.f_start``/``f_end`` are None (no completeness); ``extras["f_x"]`` holds f(x).
 Cost per image: 1 forward+backward row.
 """

@@ -18,7 +18,7 @@ Schedules (N = ``n_steps``):
 Reuse: the gradient that steers step k *is* the integration gradient at p_k, so each path point costs one
 forward+backward (upstream recomputes all of them in ``compute_ig``: 2N - 1 passes). See :meth:`GuidedIG.cost`.
 
-Upstream bugs fixed (upstream_methods.md section 9):
+Upstream bugs fixed (docs/upstream_methods.md section 9):
 - label broadcast: upstream builds the steering objective with the whole label batch for a single image, so for
   B > 1 it steers by sum_j p_{y_j}(x_b). Here every image uses its own target (a batch equals each image alone).
 - gamma <= 0 crash: MA-GIG asserts gamma > 0, which float32 rounding can violate. L1 sums and gamma are computed in

@@ -1,5 +1,5 @@
 """IG² — Integrated Gradients on the Iterative Gradient path (Zhuo & Ge, TPAMI 2024), as the MA-GIG/SIG
-authors compute it (``cleanig/explainer/ig2.py``; upstream_methods.md §2.9), batched over images x references.
+authors compute it (``cleanig/explainer/ig2.py``; docs/upstream_methods.md §2.9), batched over images x references.
 
 The path starts at the input and walks, by normalised gradient steps, toward the *representation* of a
 reference image (the input of a hooked layer, normally the classifier head)::

@@ -13,7 +13,7 @@ With z_x = E(x), z_b = E(b) (posterior means of the input and of the baseline, `
   partial move of a step is a slerp of the selected sub-vector (``use_slerp``, the authors' default) or a lerp.
   Endpoints anchored to the raw b and x (``anchor_endpoints``, the MA-GIG repository) or decoded (the SIG copy).
 - ``eig`` (Enhanced IG): z_k = lerp (default) or slerp of (z_b, z_x) at alpha_k = k/(N-1); not anchored, so the
-  attribution sums to f(D(z_x)) - f(D(z_b)) (upstream_methods.md section 9.2).
+  attribution sums to f(D(z_x)) - f(D(z_b)) (docs/upstream_methods.md section 9.2).
 - ``mig`` (Manifold IG, Jha et al., ICML 2024): the linear latent path relaxed towards a geodesic of the decoded
   path's energy: eta_i = -J_D(z_i)^T (D(z_{i+1}) - 2 D(z_i) + D(z_{i-1})) / dt, z_i <- z_i - alpha eta_i, at most
   ``max_iterations`` sweeps, stopping when sum_i ||eta_i||^2 < ``epsilon``; not anchored.
@@ -260,7 +260,7 @@ class LatentPathMethod(AttributionMethod):
 # -- MA-GIG ----------------------------------------------------------------------------------------------------
 @register_method("ma_gig")
 class MAGIG(LatentPathMethod):
-    """MA-GIG: Guided IG in a VAE's latent space (upstream ``latent_gig``; upstream_methods.md section 2.5).
+    """MA-GIG: Guided IG in a VAE's latent space (upstream ``latent_gig``; docs/upstream_methods.md section 2.5).
 
     Args (besides the shared ones): ``fraction`` (share of the latent features moved per inner pass, paper 0.05),
     ``use_slerp`` (final partial move of each step as a slerp of the selected sub-vector; paper true),
@@ -272,7 +272,7 @@ class MAGIG(LatentPathMethod):
     measures the new distance); the last segment spans 2L/N. The update from the last decoded point is never
     decoded upstream, so it is not computed here.
 
-    Reuse (upstream_methods.md section 12.3): each step runs decoder (with graph) -> classifier -> one backward that
+    Reuse (docs/upstream_methods.md section 12.3): each step runs decoder (with graph) -> classifier -> one backward that
     yields both df/dx at D(z_s) (the integration gradient) and df/dz_s (the steering gradient); D(z_s) is kept as the
     path point. Upstream recomputes every pixel gradient in ``compute_ig`` and decodes every point twice.
 

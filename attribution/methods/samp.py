@@ -1,5 +1,5 @@
 """SAMP — Salient Manipulation Path (Zhang et al., "Path Choice Matters for Clear Attributions in Path
-Methods", ICLR 2024), as the SIG authors run it (``cleanig/explainer/samp.py``; upstream_methods.md §2.10),
+Methods", ICLR 2024), as the SIG authors run it (``cleanig/explainer/samp.py``; docs/upstream_methods.md §2.10),
 batched over lines x images.
 
 Two "lines" (``direction``: "both" = deletion then insertion, or one of them):

@@ -2,7 +2,7 @@
 
 The difference d = x - b is split into linear components (singular vectors, DCT frequencies, Haar bands or
 Laplacian-pyramid levels), each with a strength in [0, 1]; strong components switch on early along the path and
-weak ones late (upstream_methods.md section 3):
+weak ones late (docs/upstream_methods.md section 3):
 
     path_k = b + R(d, alpha_k),   R(d, alpha) = sum_i gate(strength_i, alpha) * component_i,
     alpha_k = k/(N-1), k = 0..N-1 (N = ``n_steps`` points),

@@ -1,6 +1,6 @@
 """DiffID: the MA-GIG / SIG authors' insertion-deletion protocol (``cleanig/metric/diffid.py``).
 
-Definition (reference/upstream_methods.md section 5.1, metrics.md B.3). For an image x in the classifier's input
+Definition (docs/upstream_methods.md section 5.1, docs/metrics.md B.3). For an image x in the classifier's input
 space with C x H x W = D elements, attribution A and label y, and each ratio r in R = {0.1, 0.2, ..., 0.9}:
 
 - k = int(D * r) (a Python float product, e.g. [19660, 39321, ...] at 3 x 256 x 256);

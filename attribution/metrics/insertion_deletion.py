@@ -1,7 +1,7 @@
 """Insertion and deletion games of RISE (Petsiuk, Das & Saenko, BMVC 2018, arXiv 1806.07421).
 
 Reference implementation: ``eclique/RISE`` ``evaluation.py`` (``CausalMetric``, ``gkern``, ``auc``);
-definitions in reference/metrics.md B.1.
+definitions in docs/metrics.md B.1.
 
 - Pixel saliency s = sum_c |A_c| (a pixel is a spatial location; all channels move together), ranked by one
   stable descending sort per image (ties: lower flat pixel index first; RISE's ``flip(argsort)`` leaves tie order

@@ -1,7 +1,7 @@
 """Performance Information Curves: AIC and SIC (Kapishnikov et al., XRAI, ICCV 2019, arXiv 1906.02825).
 
 Semantics are those of PAIR saliency's ``saliency/metrics/pic.py`` (``compute_pic_metric``,
-``aggregate_individual_pic_results``; reference/metrics.md B.2), computed on the same uint8 images:
+``aggregate_individual_pic_results``; docs/metrics.md B.2), computed on the same uint8 images:
 
 1. x (the classifier's normalised input) is mapped to uint8 pixels: round(clip(x * std + mean, 0, 1) * 255);
    the model sees uint8 images converted back: normalise(u8 / 255) (PAIR's ``pred_func`` contract).

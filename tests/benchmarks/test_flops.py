@@ -20,7 +20,7 @@ def test_flops_of_combines_rows_and_unit_costs():
 def test_rows_ours_and_the_authors_for_ma_gig():
     assert flops.ours_rows("ma_gig", 200, 256) == {"fb": 200, "f": 1, "decoder_f": 199, "decoder_b": 198,
                                                    "encoder": 2}
-    # upstream_methods.md 2.13: 399 F+B, 2E + 397D + 199Db
+    # docs/upstream_methods.md 2.13: 399 F+B, 2E + 397D + 199Db
     assert flops.UPSTREAM_ROWS["ma_gig"](200) == {"fb": 399, "decoder_f": 397, "decoder_b": 199, "encoder": 2}
     assert flops.UPSTREAM_ROWS["guided_ig"](200) == {"fb": 399}
 

@@ -1,5 +1,5 @@
 """Spectral Integrated Gradients: path geometry, gates, component order, band order, the authors' per-image
-algorithm (re-implemented here from upstream_methods.md section 3), batching and pass counts."""
+algorithm (re-implemented here from docs/upstream_methods.md section 3), batching and pass counts."""
 import math
 from pathlib import Path
 
