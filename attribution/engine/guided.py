@@ -12,7 +12,8 @@ its target, changing only the features with the smallest |gradient| (docs/upstre
         else:         cur_b[S_b] = partial_move(cur_b, end_b, gamma_b)[S_b], row done   # lerp by default
 
 Pixel Guided IG calls it on images flattened to [B, C*H*W]; latent MA-GIG on latents [B, 4096] with a slerp
-``partial_move``. The gradient is used for selection only (it is not modified).
+``partial_move`` (:func:`attribution.engine.slerp.slerp_move`), gamma unclamped and |cur - end| in the latents'
+float32 as the authors compute it. The gradient is used for selection only (it is not modified).
 
 Differences from the authors' per-image code, all deliberate:
 - batched over rows: per-row thresholds (``kthvalue``), per-row L1 targets and a masked loop that runs until every
@@ -24,10 +25,11 @@ Differences from the authors' per-image code, all deliberate:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
+
+from .quantile import lower_quantile
 
 EPS = 1e-9
 
@@ -37,22 +39,6 @@ PartialMove = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
 def l1_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise ||a - b||_1 of [B, D] tensors, computed in float64 -> [B] float64."""
     return (a.double() - b.double()).abs().sum(1)
-
-
-def lower_quantile(values: torch.Tensor, fraction: float, rank_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Per-row ``quantile(values, fraction, interpolation='lower')`` over all D entries (+inf included).
-
-    Equals ``sorted(row)[floor(fraction * (D - 1))]``, via ``kthvalue``. ``fraction`` is first rounded to
-    ``rank_dtype`` (default: the values' dtype, exactly as ``torch.quantile`` does, which the authors call on
-    float32); pass ``torch.float64`` for numpy's rank (PAIR saliency). The two differ by one index for a few
-    (fraction, D), e.g. (0.7, 11): float32 gives 6, float64 gives 7; for the benchmarked (0.1, 3*256*256) and
-    (0.05, 4096) they agree.
-    """
-    d = values.shape[1]
-    # torch.quantile rounds q to the input's dtype, then forms the rank in double: floor(double(q_dtype) * (D-1))
-    q = torch.tensor(float(fraction), dtype=rank_dtype or values.dtype).item()
-    k = min(max(math.floor(q * (d - 1)), 0), d - 1)
-    return torch.kthvalue(values, k + 1, dim=1).values
 
 
 def lerp_move(current: torch.Tensor, end: torch.Tensor, gamma: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -67,10 +53,15 @@ def lerp_move(current: torch.Tensor, end: torch.Tensor, gamma: torch.Tensor, mas
     return (cur + gamma.view(-1, 1) * (end.double() - cur)).to(current.dtype)
 
 
+def native_lerp_move(current: torch.Tensor, end: torch.Tensor, gamma: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Partial move cur + (end - cur) * gamma_b in the points' own dtype (the MA-GIG authors' lerp)."""
+    return current + (end - current) * gamma.to(current.dtype).unsqueeze(1)
+
+
 def guided_step(current: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1_target: torch.Tensor,
                 fraction: float, partial_move: PartialMove | None = None, eps: float = EPS,
                 clamp_gamma: bool = True, rank_dtype: torch.dtype | None = None,
-                info: dict | None = None) -> torch.Tensor:
+                diff_dtype: torch.dtype | None = torch.float64, info: dict | None = None) -> torch.Tensor:
     """One Guided IG step for every row: the new point, at L1 distance ``l1_target`` [B] from ``end``.
 
     Args:
@@ -84,7 +75,9 @@ def guided_step(current: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1
         clamp_gamma: clamp the final gamma to [0, 1] (default; a gamma <= 0 can only come from rounding when every
             partial move meets its target exactly, as lerp does). A hook that can overshoot (slerp) may pass False,
             so that a negative gamma moves the selection back to the target, as MA-GIG's uncommented code does.
-        rank_dtype: dtype of the quantile rank (see :func:`lower_quantile`).
+        rank_dtype: dtype of the quantile rank (see :func:`attribution.engine.quantile.lower_quantile`).
+        diff_dtype: dtype in which |current - end| is formed before the float64 sums (default float64; None: the
+            points' own dtype, as MA-GIG's authors compute it in float32).
         info: optional dict; receives ``"passes"``, the number of inner passes run (max over rows).
     Returns:
         [B, D] new points, same dtype as ``current``.
@@ -101,8 +94,9 @@ def guided_step(current: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1
     active = torch.ones(cur.shape[0], dtype=torch.bool, device=cur.device)
     passes = 0
     while True:
-        diff = (cur.double() - end.double()).abs()
-        l1_cur = diff.sum(1)
+        dt = diff_dtype or cur.dtype
+        diff = (cur.to(dt) - end.to(dt)).abs()
+        l1_cur = diff.double().sum(1)
         # upstream: torch.isclose(L_target, L_cur, rtol=atol=1e-9) ends the step
         active &= ~((l1_cur - target).abs() <= eps + eps * l1_cur.abs())
         if not bool(active.any()):
@@ -112,7 +106,7 @@ def guided_step(current: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1
         absg.masked_fill_(arrived, float("inf"))
         thr = lower_quantile(absg, fraction, rank_dtype)
         sel = (absg <= thr.unsqueeze(1)) & ~arrived & torch.isfinite(absg) & active.unsqueeze(1)
-        l1_s = (diff * sel).sum(1)
+        l1_s = (diff.double() * sel).sum(1)
         movable = l1_s > 0
         gamma = torch.where(movable, (l1_cur - target) / torch.where(movable, l1_s, torch.ones_like(l1_s)),
                             torch.full_like(l1_s, float("inf")))

@@ -5,12 +5,12 @@ Baselines are defined on [0,1] pixels and mapped through the normalisation, as t
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .blur import gaussian_blur
 
 BASELINES = ("black", "mean", "blur")
 
@@ -48,37 +48,6 @@ class Normalizer:
     def pixel_bounds(self, x: torch.Tensor):
         """Per-channel [lo, hi] of the normalised space that correspond to pixels in [0, 1]."""
         return self.normalize(torch.zeros_like(x)), self.normalize(torch.ones_like(x))
-
-
-def _gaussian_kernel1d(sigma: float, ksize: int, device, dtype) -> torch.Tensor:
-    half = (ksize - 1) * 0.5
-    t = torch.linspace(-half, half, ksize, device=device, dtype=dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: Union[float, torch.Tensor], ksize: Optional[int] = None,
-                  padding_mode: str = "reflect") -> torch.Tensor:
-    """Separable Gaussian blur of [N,C,H,W], same kernel as torchvision's ``gaussian_blur``.
-
-    ``ksize`` defaults to int(6*sigma+1) bumped to odd (minimum 3), as the Blur IG authors use.
-    Reflect padding falls back to replicate padding where the kernel is wider than the image.
-    """
-    sigma = float(sigma)
-    if sigma <= 0:
-        return x.clone()
-    if ksize is None:
-        ksize = max(3, int(6 * sigma + 1))
-        ksize += (ksize % 2 == 0)
-    n, c, h, w = x.shape
-    k = _gaussian_kernel1d(sigma, ksize, x.device, x.dtype)
-    pad = ksize // 2
-    mode = "replicate" if padding_mode == "reflect" and (pad >= h or pad >= w) else padding_mode
-    mode = "constant" if mode == "zeros" else mode
-    y = x.reshape(n * c, 1, h, w)
-    y = F.conv2d(F.pad(y, (pad, pad, 0, 0), mode=mode), k.view(1, 1, 1, -1))
-    y = F.conv2d(F.pad(y, (0, 0, pad, pad), mode=mode), k.view(1, 1, -1, 1))
-    return y.reshape(n, c, h, w)
 
 
 def resolve_baseline(x: torch.Tensor, baseline, norm: Normalizer) -> torch.Tensor:

@@ -32,7 +32,7 @@ from typing import List, Optional
 import torch
 
 from ..engine.objective import target_score
-from ..errors import ConfigError, check
+from ..errors import ConfigError, check_int, check_real
 from .base import Attribution, AttributionMethod, register_method
 
 
@@ -46,7 +46,7 @@ def agi_target_classes(num_classes: int, num_neg_cls: int) -> List[int]:
     return list(range(0, num_classes - 1, max(1, int(num_classes / num_neg_cls))))
 
 
-@register_method("agi")
+@register_method("agi", display="AGI", order=6)
 class AGI(AttributionMethod):
     """Adversarial Gradient Integration (see the module docstring)."""
 
@@ -54,30 +54,20 @@ class AGI(AttributionMethod):
     is_path = False
 
     def __init__(self, num_neg_cls: int = 10, step_size: float = 0.05, max_iter: int = 15,
-                 num_classes: Optional[int] = None, objective: str = "prob", max_batch: Optional[int] = None,
-                 mean=None, std=None, autocast=False):
-        check(isinstance(num_neg_cls, int) and not isinstance(num_neg_cls, bool) and num_neg_cls >= 1,
-              "num_neg_cls", num_neg_cls, "an integer >= 1")
-        check(isinstance(step_size, (int, float)) and not isinstance(step_size, bool) and step_size > 0,
-              "step_size", step_size, "a number > 0")
-        check(isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter >= 1, "max_iter", max_iter,
-              "an integer >= 1")
-        check(num_classes is None or (isinstance(num_classes, int) and not isinstance(num_classes, bool)
-                                      and num_classes >= 2), "num_classes", num_classes,
-              "None (read from the logits) or an integer >= 2")
-        super().__init__(objective=objective, max_batch=max_batch, mean=mean, std=std, autocast=autocast)
-        self.n_steps = None
-        self.num_neg_cls = num_neg_cls
-        self.step_size = float(step_size)
-        self.max_iter = max_iter
-        self.num_classes = num_classes
+                 num_classes: Optional[int] = None, **kwargs):
+        self.num_neg_cls = check_int("num_neg_cls", num_neg_cls, 1, allowed="an integer >= 1")
+        self.step_size = check_real("step_size", step_size, 0, low_open=True, allowed="a number > 0")
+        self.max_iter = check_int("max_iter", max_iter, 1, allowed="an integer >= 1")
+        self.num_classes = check_int("num_classes", num_classes, 2, allow_none=True,
+                                     allowed="None (read from the logits) or an integer >= 2")
+        super().__init__(**kwargs)
 
     def _rows(self, model, a, tt):
         """Forward at rows ``a`` (targets tt[:,0], labels tt[:,1]); gradients only for rows not yet at t."""
         t, y = tt[:, 0], tt[:, 1]
         with torch.enable_grad():
             xr = a.detach().requires_grad_(True)
-            with self.evaluator._ctx(a.device):
+            with self.evaluator.autocast_context(a.device):
                 logits = model(xr)
             pred = logits.max(1)[1]
             live = (pred != t).float()
@@ -90,8 +80,8 @@ class AGI(AttributionMethod):
     def _attribute(self, model, x, target):
         b = x.shape[0]
         ev = self.evaluator
-        with torch.no_grad(), ev._ctx(x.device):
-            logits0 = ev._chunked(lambda a, _: model(a).float(), x, target)
+        with torch.no_grad(), ev.autocast_context(x.device):
+            logits0 = ev.map_rows(lambda a: model(a).float(), x)
         k = logits0.shape[1]
         if self.num_classes is not None and self.num_classes != k:
             raise ConfigError(f"agi was built with num_classes={self.num_classes} but the model has {k} outputs")
@@ -115,7 +105,7 @@ class AGI(AttributionMethod):
             if idx.numel() == 0:
                 break
             pts = cur.index_select(0, idx)
-            g_adv, g_lab, pred = ev._chunked(lambda a, t: self._rows(model, a, t), pts, tt.index_select(0, idx))
+            g_adv, g_lab, pred = ev.map_rows(lambda a, t: self._rows(model, a, t), pts, tt.index_select(0, idx))
             hit = pred == tt.index_select(0, idx)[:, 0]
             done[idx[hit]] = True
             success[idx[hit]] = True

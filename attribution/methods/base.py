@@ -9,11 +9,28 @@ import torch
 from ..engine.gradients import GradientEvaluator
 from ..engine.integrate import completeness_error
 from ..engine.normalize import BASELINES, Normalizer, resolve_baseline
-from ..errors import ConfigError, check
-from ..registry import Registry
+from ..errors import ConfigError, check_choice, check_int
+from ..registry import MethodInfo, Registry
 
-METHODS = Registry("method")
-register_method = METHODS.register
+
+def _method_info(name: str, factory, *, display: Optional[str] = None, latex: Optional[str] = None,
+                 order: float = 50.0, needs_bank: bool = False, aliases: tuple = ()) -> MethodInfo:
+    return MethodInfo(name=name, display=display or name, latex=latex or display or name, order=float(order),
+                      needs_vae=bool(getattr(factory, "needs_vae", False)), needs_bank=needs_bank,
+                      is_path=bool(getattr(factory, "is_path", False)), aliases=tuple(a.lower() for a in aliases),
+                      factory=factory)
+
+
+METHODS = Registry("method", _method_info)
+
+
+def register_method(name: str, *, display: Optional[str] = None, latex: Optional[str] = None, order: float = 50.0,
+                    needs_bank: bool = False, aliases: tuple = ()):
+    """Register a method class under its config name, with its facts (see :class:`attribution.registry.MethodInfo`):
+    ``display`` (table label), ``latex``, ``order`` (row among the papers' methods; 50 = after them),
+    ``needs_bank`` (takes a reference bank of dataset images), ``aliases`` (spellings in published tables).
+    ``needs_vae`` and ``is_path`` are read from the class."""
+    return METHODS.register(name, display=display, latex=latex, order=order, needs_bank=needs_bank, aliases=aliases)
 
 
 @dataclass
@@ -36,26 +53,20 @@ class Attribution:
 
 
 class AttributionMethod:
-    """Shared options (docs/design.md): ``n_steps``, ``baseline`` ("black" | "mean" | "blur" | tensor),
-    ``objective`` ("prob" | "logit"), ``max_batch`` (rows per forward/backward chunk), ``mean``/``std``
-    (the classifier's input normalisation; omitted = identity), ``autocast`` (False | "bf16" | "fp16").
+    """What every method has: ``objective`` ("prob" | "logit"), ``max_batch`` (rows per forward/backward chunk),
+    ``mean``/``std`` (the classifier's input normalisation; omitted = identity), ``autocast`` (False | "bf16" |
+    "fp16"). A subclass declares only its own options and passes ``**kwargs`` on.
 
     Call as ``method(model, x, target)`` -> [B,C,H,W] float32 on x.device, or ``method.attribute(...)``
     for the full :class:`Attribution` record.
     """
 
     name: str = "?"
-    is_path: bool = True  # whether completeness is defined (sum attr = f(end) - f(start))
+    is_path: bool = False  # whether completeness is defined (sum attr = f(end) - f(start))
+    needs_vae: bool = False
 
-    def __init__(self, n_steps: int = 200, baseline="black", objective: str = "prob",
-                 max_batch: Optional[int] = None, mean=None, std=None, autocast=False):
-        check(isinstance(n_steps, int) and not isinstance(n_steps, bool) and n_steps >= 2, "n_steps", n_steps,
-              "an integer >= 2")
-        if not isinstance(baseline, torch.Tensor):
-            check(baseline in BASELINES + ("zero",), "baseline", baseline,
-                  f"choose one of {list(BASELINES)} or pass a tensor")
-        self.n_steps = n_steps
-        self.baseline = baseline
+    def __init__(self, objective: str = "prob", max_batch: Optional[int] = None, mean=None, std=None,
+                 autocast=False):
         self.norm = Normalizer(mean, std)
         self.evaluator = GradientEvaluator(objective, max_batch, autocast)
         self.objective = objective
@@ -78,9 +89,6 @@ class AttributionMethod:
     def _attribute(self, model, x, target) -> Attribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def baseline_for(self, x: torch.Tensor) -> torch.Tensor:
-        return resolve_baseline(x, self.baseline, self.norm)
-
     @staticmethod
     def _check_inputs(x, target):
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
@@ -93,6 +101,32 @@ class AttributionMethod:
             raise ConfigError(f"target must be an integer tensor [B] with B={x.shape[0]}; got "
                               f"{target.dtype} {tuple(target.shape)}")
         return x.float().detach(), target.long()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def check_baseline(baseline):
+    """A baseline name ("black" | "mean" | "blur" | "zero") or a tensor."""
+    if not isinstance(baseline, torch.Tensor):
+        check_choice("baseline", baseline, BASELINES + ("zero",), allowed=f"choose one of {list(BASELINES)} or "
+                                                                            f"pass a tensor")
+    return baseline
+
+
+class PathMethod(AttributionMethod):
+    """A method that integrates gradients along a path of ``n_steps`` points from a ``baseline`` ("black" |
+    "mean" | "blur" | a tensor, mapped through the normalisation) to the input; completeness is defined."""
+
+    is_path = True
+
+    def __init__(self, n_steps: int = 200, baseline="black", **kwargs):
+        super().__init__(**kwargs)
+        self.n_steps = check_int("n_steps", n_steps, 2)
+        self.baseline = check_baseline(baseline)
+
+    def baseline_for(self, x: torch.Tensor) -> torch.Tensor:
+        return resolve_baseline(x, self.baseline, self.norm)
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r}, n_steps={self.n_steps})"

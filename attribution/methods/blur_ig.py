@@ -22,64 +22,17 @@ when the blur is the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from ..engine.blur import blur_kernel_size, blur_many  # noqa: F401
 from ..engine.integrate import integrate_path
-from ..engine.normalize import _gaussian_kernel1d
-from ..errors import check
-from .base import Attribution, AttributionMethod, register_method
+from ..errors import check_bool, check_real
+from .base import Attribution, PathMethod, register_method
 
 
-def blur_kernel_size(sigma: float) -> int:
-    """int(6 sigma + 1), bumped to odd, at least 3 (the authors' choice for torchvision's ``gaussian_blur``)."""
-    k = max(3, int(6 * sigma + 1))
-    return k + (k % 2 == 0)
-
-
-def blur_many(pixels: torch.Tensor, sigmas: Sequence[float]) -> torch.Tensor:
-    """Gaussian blurs of [B,C,H,W] pixels at several sigmas -> [B, S, C, H, W] (sigma 0 = a copy).
-
-    Per sigma identical to :func:`attribution.engine.normalize.gaussian_blur` (torchvision's kernel and reflect
-    padding, replicate where reflect is impossible), but all sigmas of one padding mode run as one grouped,
-    separable convolution with kernels zero-padded to the widest.
-    """
-    b, c, h, w = pixels.shape
-    sigmas = [float(s) for s in sigmas]
-    out = pixels.new_empty(b, len(sigmas), c, h, w)
-    groups = {"copy": [], "reflect": [], "replicate": []}
-    for i, s in enumerate(sigmas):
-        if s <= 0:
-            groups["copy"].append(i)
-        else:
-            pad = blur_kernel_size(s) // 2
-            groups["reflect" if (pad < h and pad < w) else "replicate"].append(i)
-    if groups["copy"]:
-        out[:, groups["copy"]] = pixels.unsqueeze(1)
-    for mode in ("reflect", "replicate"):
-        idx: list[int] = groups[mode]
-        if not idx:
-            continue
-        sizes = [blur_kernel_size(sigmas[i]) for i in idx]
-        k_max = max(sizes)
-        kern = pixels.new_zeros(len(idx), k_max)
-        for r, (i, k) in enumerate(zip(idx, sizes)):
-            off = (k_max - k) // 2
-            kern[r, off:off + k] = _gaussian_kernel1d(sigmas[i], k, pixels.device, pixels.dtype)
-        weight = kern.repeat_interleave(c, dim=0)  # row (step s, channel c)
-        n_ch = len(idx) * c
-        pad = k_max // 2
-        y = pixels.unsqueeze(1).expand(b, len(idx), c, h, w).reshape(b, n_ch, h, w)
-        y = F.conv2d(F.pad(y, (pad, pad, 0, 0), mode=mode), weight.view(n_ch, 1, 1, k_max), groups=n_ch)
-        y = F.conv2d(F.pad(y, (0, 0, pad, pad), mode=mode), weight.view(n_ch, 1, k_max, 1), groups=n_ch)
-        out[:, idx] = y.view(b, len(idx), c, h, w)
-    return out
-
-
-@register_method("blur_ig")
-class BlurIG(AttributionMethod):
+@register_method("blur_ig", display="BIG", order=2, aliases=("blurig",))
+class BlurIG(PathMethod):
     """Blur IG. Args (besides ``n_steps``, ``objective``, ``max_batch``, ``mean``/``std``, ``autocast``):
 
     max_sigma: the largest blur sigma in raw pixels, > 0 (benchmark 35; the ROAR runs use 6).
@@ -87,17 +40,12 @@ class BlurIG(AttributionMethod):
     """
 
     name = "blur_ig"
+    excluded_options = ("baseline",)  # the path starts at the most blurred image, not at a baseline
 
-    def __init__(self, n_steps: int = 200, max_sigma: float = 35.0, sqrt: bool = False, objective: str = "prob",
-                 max_batch=None, mean=None, std=None, autocast=False):
-        super().__init__(n_steps=n_steps, objective=objective, max_batch=max_batch, mean=mean, std=std,
-                         autocast=autocast)
-        ok = (isinstance(max_sigma, (int, float)) and not isinstance(max_sigma, bool) and math.isfinite(max_sigma)
-              and max_sigma > 0)
-        check(ok, "max_sigma", max_sigma, "a finite number > 0")
-        check(isinstance(sqrt, bool), "sqrt", sqrt, "true or false")
-        self.max_sigma = float(max_sigma)
-        self.sqrt = sqrt
+    def __init__(self, n_steps: int = 200, max_sigma: float = 35.0, sqrt: bool = False, **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.max_sigma = check_real("max_sigma", max_sigma, 0, low_open=True)
+        self.sqrt = check_bool("sqrt", sqrt)
 
     def sigmas(self) -> list[float]:
         """sigma_0 = 0 .. sigma_N (the most blurred), as the authors' ``BlurPathGenerator``."""

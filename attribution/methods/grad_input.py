@@ -5,18 +5,22 @@ the ImageNet normalisation x - b = x_pixel / std per channel (docs/upstream_meth
 Not a path method: ``Attribution.f_start``/``f_end`` are None (no completeness); ``extras["f_x"]`` holds f(x).
 Cost per image: 1 forward+backward row.
 """
-from .base import Attribution, AttributionMethod, register_method
+from ..engine.normalize import resolve_baseline
+from .base import Attribution, AttributionMethod, check_baseline, register_method
 
 
-@register_method("grad_input")
+@register_method("grad_input", display="G×I", latex=r"G$\times$I", order=0,
+                 aliases=("gxi", "gradxinput", "gradinput", "gradientxinput", "gradient×input"))
 class GradientInput(AttributionMethod):
     name = "grad_input"
     is_path = False
 
-    def __init__(self, baseline="black", objective: str = "prob", max_batch=None, mean=None, std=None,
-                 autocast=False):
-        super().__init__(2, baseline, objective, max_batch, mean, std, autocast)
-        self.n_steps = 1  # one gradient; kept for a uniform repr
+    def __init__(self, baseline="black", **kwargs):
+        super().__init__(**kwargs)
+        self.baseline = check_baseline(baseline)
+
+    def baseline_for(self, x):
+        return resolve_baseline(x, self.baseline, self.norm)
 
     def _attribute(self, model, x, target):
         b = self.baseline_for(x)

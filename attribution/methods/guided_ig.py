@@ -25,9 +25,8 @@ Upstream bugs fixed (docs/upstream_methods.md section 9):
   float64 and a non-positive gamma (point already at its target) means no move.
 Images are batched: per-image thresholds and targets are tensor ops, with no Python loop over images.
 Reproducibility: the path follows the ranking of gradient magnitudes, so rounding differences (chunk size,
-hardware, library versions, reduced precision) can select other features and take another route. On the ImageNet
-EfficientNet-Lite0 photos at 200 steps, float32 with max_batch=1 instead of the default changes the maps by 156%
-(rank correlation 0.56): ``python -m benchmarks.precision``, results/precision/. Compare such maps through means
+hardware, library versions, reduced precision) can select other features and take another route;
+``python -m benchmarks.perf.precision`` measures by how much (results/precision/). Compare such maps through means
 over images.
 """
 from __future__ import annotations
@@ -35,15 +34,15 @@ from __future__ import annotations
 import torch
 
 from ..engine.guided import guided_step, l1_distance, l1_schedule
-from ..errors import check
-from .base import Attribution, AttributionMethod, register_method
+from ..errors import check_choice, check_real
+from .base import Attribution, PathMethod, register_method
 
 SCHEDULES = ("authors", "pair")
 
 
-@register_method("guided_ig")
-class GuidedIG(AttributionMethod):
-    """Guided IG. Args (besides the shared ones of :class:`AttributionMethod`):
+@register_method("guided_ig", display="GIG", order=5, aliases=("guidedig",))
+class GuidedIG(PathMethod):
+    """Guided IG. Args (besides those of :class:`PathMethod`):
 
     fraction: share of features (each scalar channel x pixel) selected per inner pass, in (0, 1]; paper 0.1.
     schedule: ``"authors"`` (N points, last segment 2/N, default) or ``"pair"`` (N equal intervals).
@@ -51,15 +50,10 @@ class GuidedIG(AttributionMethod):
 
     name = "guided_ig"
 
-    def __init__(self, n_steps: int = 200, fraction: float = 0.1, schedule: str = "authors", baseline="black",
-                 objective: str = "prob", max_batch=None, mean=None, std=None, autocast=False):
-        super().__init__(n_steps=n_steps, baseline=baseline, objective=objective, max_batch=max_batch, mean=mean,
-                         std=std, autocast=autocast)
-        ok = isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 < fraction <= 1
-        check(ok, "fraction", fraction, "a number in the range (0, 1]")
-        check(schedule in SCHEDULES, "schedule", schedule, f"choose one of {list(SCHEDULES)}")
-        self.fraction = float(fraction)
-        self.schedule = schedule
+    def __init__(self, n_steps: int = 200, fraction: float = 0.1, schedule: str = "authors", **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.fraction = check_real("fraction", fraction, 0, 1, low_open=True)
+        self.schedule = check_choice("schedule", schedule, SCHEDULES)
 
     def _attribute(self, model, x, target):
         shape, n = x.shape, self.n_steps

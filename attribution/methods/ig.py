@@ -8,7 +8,7 @@ one forward at x for the completeness check.
 import torch
 
 from ..engine.integrate import integrate_path
-from .base import Attribution, AttributionMethod, register_method
+from .base import Attribution, PathMethod, register_method
 
 
 def linear_points(b: torch.Tensor, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
@@ -17,8 +17,8 @@ def linear_points(b: torch.Tensor, x: torch.Tensor, alphas: torch.Tensor) -> tor
     return b.unsqueeze(1) + a * (x - b).unsqueeze(1)
 
 
-@register_method("ig")
-class IntegratedGradients(AttributionMethod):
+@register_method("ig", display="IG", order=1)
+class IntegratedGradients(PathMethod):
     name = "ig"
 
     def _attribute(self, model, x, target):

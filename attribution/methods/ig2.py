@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 
 from ..engine.objective import target_score
-from ..errors import ConfigError, check
+from ..errors import ConfigError, check, check_bool, check_choice, check_int, check_real
 from .base import Attribution, AttributionMethod, register_method
 
 REFERENCE_MODES = ("random", "first")
@@ -139,7 +139,7 @@ def _normalize_by_2norm(g: torch.Tensor) -> torch.Tensor:
     return g / norm.view(g.shape[0], *([1] * (g.dim() - 1)))
 
 
-@register_method("ig2")
+@register_method("ig2", display="IG²", latex=r"IG$^2$", order=7, needs_bank=True, aliases=("ig²",))
 class IG2(AttributionMethod):
     """IG² (see the module docstring for the equations, the reference bank and the defaults)."""
 
@@ -148,28 +148,18 @@ class IG2(AttributionMethod):
 
     def __init__(self, steps: int = 201, step_size: float = 0.02, reference_mode: str = "random",
                  n_references: int = 1, references: Optional[torch.Tensor] = None, rep_layer: Optional[str] = None,
-                 seed: int = 0, exclude_self: bool = False, objective: str = "prob",
-                 max_batch: Optional[int] = None, mean=None, std=None, autocast=False):
-        check(isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1, "steps", steps,
-              "an integer >= 1")
-        check(isinstance(step_size, (int, float)) and not isinstance(step_size, bool) and step_size > 0,
-              "step_size", step_size, "a number > 0")
-        check(reference_mode in REFERENCE_MODES, "reference_mode", reference_mode, f"choose one of {REFERENCE_MODES}")
-        check(isinstance(n_references, int) and not isinstance(n_references, bool) and n_references >= 1,
-              "n_references", n_references, "an integer >= 1")
+                 seed: int = 0, exclude_self: bool = False, **kwargs):
+        self.steps = check_int("steps", steps, 1, allowed="an integer >= 1")
+        self.step_size = check_real("step_size", step_size, 0, low_open=True, allowed="a number > 0")
+        self.reference_mode = check_choice("reference_mode", reference_mode, REFERENCE_MODES,
+                                           allowed=f"choose one of {REFERENCE_MODES}")
+        self.n_references = check_int("n_references", n_references, 1, allowed="an integer >= 1")
         check(rep_layer is None or (isinstance(rep_layer, str) and rep_layer != ""), "rep_layer", rep_layer,
               "None (auto-detect) or a module name")
-        check(isinstance(seed, int) and not isinstance(seed, bool), "seed", seed, "an integer")
-        check(isinstance(exclude_self, bool), "exclude_self", exclude_self, "True or False")
-        super().__init__(n_steps=steps + 1, objective=objective, max_batch=max_batch, mean=mean, std=std,
-                         autocast=autocast)
-        self.steps = steps
-        self.step_size = float(step_size)
-        self.reference_mode = reference_mode
-        self.n_references = n_references
         self.rep_layer = rep_layer
-        self.seed = seed
-        self.exclude_self = exclude_self
+        self.seed = check_int("seed", seed)
+        self.exclude_self = check_bool("exclude_self", exclude_self)
+        super().__init__(**kwargs)
         self.references = None
         self.last_rep_layer: Optional[str] = None
         if references is not None:
@@ -226,12 +216,12 @@ class IG2(AttributionMethod):
 
     # -- gradients -----------------------------------------------------------------------------------
     def _rep_rows(self, model, hook, a):
-        with torch.no_grad(), self.evaluator._ctx(a.device):
+        with torch.no_grad(), self.evaluator.autocast_context(a.device):
             model(a)
         return hook.take().float().clone()
 
     def _end_rows(self, model, hook, a, idx, ref_rep, target):
-        with torch.no_grad(), self.evaluator._ctx(a.device):
+        with torch.no_grad(), self.evaluator.autocast_context(a.device):
             logits = model(a)
         rep = hook.take().float()
         score = target_score(logits, target[idx], self.objective)
@@ -242,7 +232,7 @@ class IG2(AttributionMethod):
         r = self.n_references
         with torch.enable_grad():
             xr = a.detach().requires_grad_(True)
-            with self.evaluator._ctx(a.device):
+            with self.evaluator.autocast_context(a.device):
                 logits = model(xr)
             rep = hook.take().float()
             sq = (rep - ref_rep[idx]) ** 2
@@ -265,7 +255,7 @@ class IG2(AttributionMethod):
         try:
             refs = bank.index_select(0, ref_idx.reshape(-1).to(bank.device))  # row b*R + j
             rows = torch.arange(b * r, device=x.device)
-            ref_rep = ev._chunked(lambda a, i: self._rep_rows(model, hook, a), refs, rows)
+            ref_rep = ev.map_rows(lambda a: self._rep_rows(model, hook, a), refs)
             xr = x.repeat_interleave(r, dim=0)
             tr = target.repeat_interleave(r)
             delta = torch.zeros_like(xr)
@@ -273,7 +263,7 @@ class IG2(AttributionMethod):
             cur = xr + delta
             f_x = dist_start = None
             for i in range(self.steps):
-                g_rep, g_lab, score, dist = ev._chunked(
+                g_rep, g_lab, score, dist = ev.map_rows(
                     lambda a, idx: self._step_rows(model, hook, a, idx, ref_rep, tr), cur, rows)
                 if i == 0:
                     f_x, dist_start = score, dist
@@ -281,7 +271,7 @@ class IG2(AttributionMethod):
                 new = xr + delta
                 attr_rows = attr_rows + (cur - new) * g_lab
                 cur = new
-            f_path_end, dist_end = ev._chunked(
+            f_path_end, dist_end = ev.map_rows(
                 lambda a, idx: self._end_rows(model, hook, a, idx, ref_rep, tr), cur, rows)
         finally:
             handle.remove()

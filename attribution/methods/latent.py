@@ -24,123 +24,29 @@ points twice, EIG's chunk borders twice and MIG's points up to 4 times per updat
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 
-from ..engine.gradients import GradientEvaluator
+from ..engine.chunking import Chunker
+from ..engine.guided import guided_step, l1_distance, l1_schedule, native_lerp_move
 from ..engine.integrate import integrate_path
 from ..engine.objective import target_score
-from ..errors import ConfigError, check
+from ..engine.slerp import slerp, slerp_coefficients, slerp_move  # noqa: F401
+from ..errors import ConfigError, check_bool, check_choice, check_int, check_real
 from ..vae import as_vae
-from .base import Attribution, AttributionMethod, register_method
+from .base import Attribution, PathMethod, register_method
 
-EPS = 1e-9
-DOT_THRESHOLD = 0.9995
 MIG_UPDATES = ("gauss_seidel", "jacobi")
 
 
-# -- slerp and the latent Guided IG step -------------------------------------------------------------------
-def slerp_coefficients(t, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = DOT_THRESHOLD):
-    """Coefficients (c0, c1) with slerp(t, v0, v1) = c0 * v0 + c1 * v1, each row of v0/v1 [B, D] one flat vector.
-
-    As the MA-GIG authors' ``slerp``: theta = acos(clamp(<v0/|v0|, v1/|v1|>, -1, 1)),
-    c0 = sin((1 - t) theta) / sin theta, c1 = sin(t theta) / sin theta; plain lerp (c0 = 1 - t, c1 = t) for rows
-    where |v0| or |v1| < 1e-9 or |cos theta| > ``dot_threshold``. No norm interpolation. ``t`` is a number, a [B]
-    tensor, or a [B, K] tensor (K values per row); c0 and c1 have t's (broadcast) shape, in float64.
-    """
-    v0, v1 = v0.double(), v1.double()
-    n0, n1 = v0.norm(dim=1), v1.norm(dim=1)
-    dot = ((v0 / n0.clamp_min(1e-300).unsqueeze(1)) * (v1 / n1.clamp_min(1e-300).unsqueeze(1))).sum(1)
-    dot = dot.clamp(-1.0, 1.0)
-    use_lerp = (n0 < 1e-9) | (n1 < 1e-9) | (dot.abs() > dot_threshold)
-    t = torch.as_tensor(t, dtype=torch.float64, device=v0.device)
-    if t.dim() == 0:
-        t = t.expand(v0.shape[0])
-    extra = (1,) * (t.dim() - 1)
-    theta = torch.acos(dot).view(-1, *extra)
-    sin = torch.sin(theta)
-    safe = torch.where(sin.abs() > 0, sin, torch.ones_like(sin))
-    c0 = torch.sin(theta - theta * t) / safe
-    c1 = torch.sin(theta * t) / safe
-    lerp = use_lerp.view(-1, *extra)
-    return torch.where(lerp, 1.0 - t, c0), torch.where(lerp, t, c1)
-
-
-def slerp(t, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = DOT_THRESHOLD) -> torch.Tensor:
-    """Row-wise slerp of [B, D] vectors (see :func:`slerp_coefficients`) -> [B, D], or [B, K, D] for t [B, K]."""
-    c0, c1 = slerp_coefficients(t, v0, v1, dot_threshold)
-    if c0.dim() == 2:
-        out = c0.unsqueeze(-1) * v0.double().unsqueeze(1) + c1.unsqueeze(-1) * v1.double().unsqueeze(1)
-    else:
-        out = c0.unsqueeze(-1) * v0.double() + c1.unsqueeze(-1) * v1.double()
-    return out.to(v0.dtype)
-
-
-def lower_quantile_index(fraction: float, d: int) -> int:
-    """0-based index of ``torch.quantile(v, fraction, interpolation='lower')`` in sorted(v) for len(v) = d.
-
-    torch computes the rank in the input's dtype (float32 here): floor(float32(fraction) * (d - 1)).
-    """
-    rank = torch.tensor(fraction, dtype=torch.float32) * (d - 1)
-    return min(max(int(torch.floor(rank).item()), 0), d - 1)
-
-
-def latent_guided_step(z: torch.Tensor, z_end: torch.Tensor, grad: torch.Tensor, l1_target: torch.Tensor,
-                       fraction: float, use_slerp: bool, eps: float = EPS) -> torch.Tensor:
-    """One MA-GIG latent step for every row of z [B, D]: the inner loop of the authors' ``LatentGuidedPathGenerator``.
-
-    Per row: features with |z - z_end| < eps get |g| = inf (kept for the rest of the step); thr = the 'lower'
-    ``fraction`` quantile of |g| over all D entries (inf included); S = {|g| <= thr, finite};
-    gamma = (||z - z_end||_1 - target) / sum_S |z - z_end|. gamma > 1: z[S] = z_end[S] and repeat; otherwise the
-    partial move z[S] <- slerp(gamma, z[S], z_end[S]) (or lerp) ends the row's step. A row also ends when its L1
-    distance ``isclose`` (rtol = atol = 1e-9) to the target.
-
-    As upstream (where ``assert gamma > 0`` is commented out) gamma is *not* clamped: after a slerp overshoot
-    (slerp does not meet the L1 target exactly) a negative gamma moves the selection back to the target. L1 sums
-    and gamma are float64 (upstream float32). Deviation: a row with an empty selection stops (upstream would loop
-    forever). This is the latent counterpart of :func:`attribution.engine.guided.guided_step`, kept separate
-    because pixel Guided IG clamps gamma to [0, 1] and MA-GIG must not.
-    """
-    z = z.detach().clone()
-    z_end = z_end.detach()
-    target = l1_target.to(device=z.device, dtype=torch.float64).reshape(-1)
-    k = lower_quantile_index(fraction, z.shape[1])
-    absg = grad.detach().float().abs().clone()
-    absg[torch.isnan(absg)] = float("inf")
-    active = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
-    for _ in range(z.shape[1] + 1):  # a full pass moves >= 1 feature to the end, so this bound is never reached
-        diff = (z - z_end).abs()
-        l1_cur = diff.double().sum(1)
-        active &= ~torch.isclose(target, l1_cur, rtol=eps, atol=eps)
-        if not bool(active.any()):
-            break
-        absg.masked_fill_(diff < eps, float("inf"))
-        thr = torch.kthvalue(absg, k + 1, dim=1).values
-        sel = (absg <= thr.unsqueeze(1)) & torch.isfinite(absg) & active.unsqueeze(1)
-        l1_s = (diff.double() * sel).sum(1)
-        movable = l1_s > 0
-        gamma = (l1_cur - target) / torch.where(movable, l1_s, torch.ones_like(l1_s))
-        full = active & movable & (gamma > 1)
-        part = active & movable & (gamma <= 1)
-        z = torch.where(sel & full.unsqueeze(1), z_end, z)
-        if bool(part.any()):
-            pmask = sel & part.unsqueeze(1)
-            g = torch.where(part, gamma, torch.zeros_like(gamma))
-            if use_slerp:
-                zero = torch.zeros_like(z)
-                c0, c1 = slerp_coefficients(g, torch.where(pmask, z, zero), torch.where(pmask, z_end, zero))
-                moved = (c0.unsqueeze(1) * z.double() + c1.unsqueeze(1) * z_end.double()).to(z.dtype)
-            else:  # upstream: z + (z_end - z) * gamma
-                moved = z + (z_end - z) * g.to(z.dtype).unsqueeze(1)
-            z = torch.where(pmask, moved, z)
-        active = full
-    return z
-
-
 # -- the shared machinery ------------------------------------------------------------------------------------
-class LatentPathMethod(AttributionMethod):
+def vae_chunk_default(device: torch.device, row_shape=None) -> int:
+    """Rows per VAE call when ``vae_batch`` is None: 16 on CUDA, 4 on the CPU."""
+    return 16 if device.type == "cuda" else 4
+
+
+class LatentPathMethod(PathMethod):
     """Base of the VAE methods: the VAE adapter, batched/chunked decoding and the joint decoder-classifier pass.
 
     Extra shared options: ``vae`` (a :class:`attribution.vae.VAEAdapter`, a diffusers autoencoder, or a mapping of
@@ -151,29 +57,20 @@ class LatentPathMethod(AttributionMethod):
 
     needs_vae = True
 
-    def __init__(self, n_steps=200, baseline="black", objective="prob", max_batch=None, mean=None, std=None,
-                 autocast=False, vae=None, vae_batch: Optional[int] = None, return_path: bool = False):
-        super().__init__(n_steps=n_steps, baseline=baseline, objective=objective, max_batch=max_batch, mean=mean,
-                         std=std, autocast=autocast)
+    def __init__(self, vae=None, vae_batch: Optional[int] = None, return_path: bool = False, **kwargs):
+        super().__init__(**kwargs)
         if vae is None:
             raise ConfigError(
                 f"'{self.name}' is a VAE method without a VAE: pass vae= (an attribution.vae.build_vae(...) adapter, "
                 f"e.g. build_vae(kind='kl', source='stabilityai/sd-vae-ft-mse')), or choose the `vae=` config group "
                 f"in the harness (vae=sd2 as the authors, vae=mnist_kl offline)")
-        check(vae_batch is None or (isinstance(vae_batch, int) and not isinstance(vae_batch, bool) and vae_batch > 0),
-              "vae_batch", vae_batch, "a positive integer or null")
-        check(isinstance(return_path, bool), "return_path", return_path, "true or false")
-        self.vae = as_vae(vae, mean, std)
-        self.vae_batch = vae_batch
-        self.return_path = return_path
-        self._rows = {}  # per device type: a GradientEvaluator used only for its chunking with OOM back-off
+        self.vae_batch = check_int("vae_batch", vae_batch, 1, allow_none=True, allowed="a positive integer or null")
+        self.return_path = check_bool("return_path", return_path)
+        self.vae = as_vae(vae, self.norm.mean, self.norm.std)
+        self.vae_chunker = Chunker(vae_batch, "method.vae_batch", default=vae_chunk_default)
 
-    # -- chunked VAE passes ----------------------------------------------------------------------------------
-    def _chunker(self, device) -> GradientEvaluator:
-        if device.type not in self._rows:
-            size = self.vae_batch or (16 if device.type == "cuda" else 4)
-            self._rows[device.type] = GradientEvaluator(self.objective, size, self.evaluator.autocast)
-        return self._rows[device.type]
+    def _vae_context(self, device):
+        return self.evaluator.autocast_context(device)
 
     def _check_size(self, decoded: torch.Tensor):
         """Fail before the classifier sees a decoded image whose size differs from the input's."""
@@ -185,22 +82,19 @@ class LatentPathMethod(AttributionMethod):
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior means of the rows of x, flattened -> [N, c*h*w]; sets ``self._lat_shape``."""
-        rows = self._chunker(x.device)
-        z = rows._chunked(lambda a, _t: self.vae.encode(a), x, torch.zeros(len(x), device=x.device))
+        z = self.vae_chunker.map(self.vae.encode, x)
         self._lat_shape = z.shape[1:]
         return z.flatten(1)
 
     def _decode(self, z: torch.Tensor, channels: int) -> torch.Tensor:
         """D(z) for flat latents [N, d] without a graph -> [N, C, H, W]."""
-        rows = self._chunker(z.device)
-
-        def fn(zc, _t):
-            with torch.no_grad(), rows._ctx(zc.device):
+        def fn(zc):
+            with torch.no_grad(), self._vae_context(zc.device):
                 out = self.vae.decode(zc.view(-1, *self._lat_shape), channels).float()
             self._check_size(out)
             return out
 
-        return rows._chunked(fn, z, torch.zeros(len(z), device=z.device))
+        return self.vae_chunker.map(fn, z)
 
     def _decode_grad(self, model, z: torch.Tensor, target: torch.Tensor, channels: int):
         """One decoder forward with a graph, classifier forward+backward and decoder backward per row.
@@ -208,12 +102,10 @@ class LatentPathMethod(AttributionMethod):
         Returns (D(z) [N,C,H,W], df/dx at D(z) [N,C,H,W], df/dz [N, d], f(D(z)) [N]): one backward gives both the
         pixel gradient (integration) and the latent gradient (steering).
         """
-        rows = self._chunker(z.device)
-
         def fn(zc, tc):
             with torch.enable_grad():
                 zr = zc.detach().view(-1, *self._lat_shape).requires_grad_(True)
-                with rows._ctx(zc.device):
+                with self._vae_context(zc.device):
                     xd = self.vae.decode(zr, channels)
                     self._check_size(xd)
                     logits = model(xd)
@@ -221,21 +113,19 @@ class LatentPathMethod(AttributionMethod):
                 gx, gz = torch.autograd.grad(score.sum(), [xd, zr])
             return xd.detach().float(), gx.float(), gz.flatten(1).float(), score.detach()
 
-        return rows._chunked(fn, z, target)
+        return self.vae_chunker.map(fn, z, target)
 
     def _vjp(self, z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """J_D(z)^T v for flat latents z [N, d] and pixel vectors v [N, C, H, W] (decoder forward + backward)."""
-        rows = self._chunker(z.device)
-
         def fn(zc, vc):
             with torch.enable_grad():
                 zr = zc.detach().view(-1, *self._lat_shape).requires_grad_(True)
-                with rows._ctx(zc.device):
+                with self._vae_context(zc.device):
                     out = self.vae.decode(zr, vc.shape[1])
                 (g,) = torch.autograd.grad(out, zr, grad_outputs=vc.to(out.dtype))
             return g.flatten(1).float()
 
-        return rows._chunked(fn, z, v)
+        return self.vae_chunker.map(fn, z, v)
 
     def _setup(self, model, x):
         self.vae.on(x.device)
@@ -250,11 +140,6 @@ class LatentPathMethod(AttributionMethod):
             extras["path"] = path
         return Attribution(attr, f_start, f_end, extras)
 
-    @staticmethod
-    def _int_opt(value, key, low):
-        check(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value,
-              f"an integer >= {low}")
-        return value
 
 
 # -- MA-GIG ----------------------------------------------------------------------------------------------------
@@ -286,22 +171,25 @@ class MAGIG(LatentPathMethod):
     name = "ma_gig"
 
     def __init__(self, n_steps: int = 200, fraction: float = 0.05, use_slerp: bool = True,
-                 anchor_endpoints: bool = True, baseline="black", objective: str = "prob", max_batch=None,
-                 mean=None, std=None, autocast=False, vae=None, vae_batch=None, return_path: bool = False):
-        super().__init__(n_steps=n_steps, baseline=baseline, objective=objective, max_batch=max_batch, mean=mean,
-                         std=std, autocast=autocast, vae=vae, vae_batch=vae_batch, return_path=return_path)
-        ok = isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 < fraction <= 1
-        check(ok, "fraction", fraction, "a number in the range (0, 1]")
-        check(isinstance(use_slerp, bool), "use_slerp", use_slerp, "true or false")
-        check(isinstance(anchor_endpoints, bool), "anchor_endpoints", anchor_endpoints, "true or false")
-        self.fraction = float(fraction)
-        self.use_slerp = use_slerp
-        self.anchor_endpoints = anchor_endpoints
+                 anchor_endpoints: bool = True, **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.fraction = check_real("fraction", fraction, 0, 1, low_open=True)
+        self.use_slerp = check_bool("use_slerp", use_slerp)
+        self.anchor_endpoints = check_bool("anchor_endpoints", anchor_endpoints)
+
+    def latent_step(self, z: torch.Tensor, z_x: torch.Tensor, grad: torch.Tensor, l1_target: torch.Tensor):
+        """One Guided-IG step in latent space, as the authors' ``LatentGuidedPathGenerator``: the engine's
+        :func:`attribution.engine.guided.guided_step` with a slerp (or the authors' lerp) partial move, gamma not
+        clamped (upstream's ``assert gamma > 0`` is commented out: after a slerp overshoot a negative gamma moves
+        the selection back) and |z - z_x| in the latents' float32."""
+        move = slerp_move if self.use_slerp else native_lerp_move
+        return guided_step(z, z_x, grad, l1_target, self.fraction, partial_move=move, clamp_gamma=False,
+                           diff_dtype=None)
 
     def _attribute(self, model, x, target):
         n, c = self.n_steps, x.shape[1]
         b, z_x, z_b = self._setup(model, x)
-        l1_total = (z_x.double() - z_b.double()).abs().sum(1)
+        l1_total = l1_distance(z_x, z_b)
         z = z_b.clone()
         attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         path = [] if self.return_path else None
@@ -327,7 +215,7 @@ class MAGIG(LatentPathMethod):
                 path.append(p)
             prev_p, prev_g = p, g
             if steer:
-                z = latent_guided_step(z, z_x, gz, l1_total * (1.0 - (s + 1) / n), self.fraction, self.use_slerp)
+                z = self.latent_step(z, z_x, gz, l1_schedule(l1_total, s, n))
         end = x if self.anchor_endpoints else self._decode(z_x, c)
         attr += prev_g.double() * (end.double() - prev_p.double())
         f_end = self.evaluator.score(model, end, target)
@@ -406,15 +294,10 @@ class EIG(LatentPathMethod):
 
     name = "eig"
 
-    def __init__(self, n_steps: int = 200, use_slerp: bool = False, anchor_endpoints: bool = False,
-                 baseline="black", objective: str = "prob", max_batch=None, mean=None, std=None, autocast=False,
-                 vae=None, vae_batch=None, return_path: bool = False):
-        super().__init__(n_steps=n_steps, baseline=baseline, objective=objective, max_batch=max_batch, mean=mean,
-                         std=std, autocast=autocast, vae=vae, vae_batch=vae_batch, return_path=return_path)
-        check(isinstance(use_slerp, bool), "use_slerp", use_slerp, "true or false")
-        check(isinstance(anchor_endpoints, bool), "anchor_endpoints", anchor_endpoints, "true or false")
-        self.use_slerp = use_slerp
-        self.anchor_endpoints = anchor_endpoints
+    def __init__(self, n_steps: int = 200, use_slerp: bool = False, anchor_endpoints: bool = False, **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.use_slerp = check_bool("use_slerp", use_slerp)
+        self.anchor_endpoints = check_bool("anchor_endpoints", anchor_endpoints)
 
     def latents(self, z_b: torch.Tensor, z_x: torch.Tensor, start: int = 0, stop: Optional[int] = None):
         """Latent path points start..stop-1 -> [B, stop-start, d]."""
@@ -467,24 +350,14 @@ class ManifoldIG(LatentPathMethod):
     name = "mig"
 
     def __init__(self, n_steps: int = 200, alpha: float = 5e-5, max_iterations: int = 2, epsilon: float = 1000.0,
-                 update: str = "gauss_seidel", anchor_endpoints: bool = False, baseline="black",
-                 objective: str = "prob", max_batch=None, mean=None, std=None, autocast=False, vae=None,
-                 vae_batch=None, return_path: bool = False):
-        super().__init__(n_steps=n_steps, baseline=baseline, objective=objective, max_batch=max_batch, mean=mean,
-                         std=std, autocast=autocast, vae=vae, vae_batch=vae_batch, return_path=return_path)
-        num = (int, float)
-        check(isinstance(alpha, num) and not isinstance(alpha, bool) and math.isfinite(alpha), "alpha", alpha,
-              "a finite number (the step size of the geodesic updates)")
-        self._int_opt(max_iterations, "max_iterations", 0)
-        check(isinstance(epsilon, num) and not isinstance(epsilon, bool), "epsilon", epsilon,
-              "a number (the energy below which the relaxation stops)")
-        check(update in MIG_UPDATES, "update", update, f"choose one of {list(MIG_UPDATES)}")
-        check(isinstance(anchor_endpoints, bool), "anchor_endpoints", anchor_endpoints, "true or false")
-        self.alpha = float(alpha)
-        self.max_iterations = max_iterations
-        self.epsilon = float(epsilon)
-        self.update = update
-        self.anchor_endpoints = anchor_endpoints
+                 update: str = "gauss_seidel", anchor_endpoints: bool = False, **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.alpha = check_real("alpha", alpha, allowed="a finite number (the step size of the geodesic updates)")
+        self.max_iterations = check_int("max_iterations", max_iterations, 0)
+        self.epsilon = check_real("epsilon", epsilon, finite=False,
+                                  allowed="a number (the energy below which the relaxation stops)")
+        self.update = check_choice("update", update, MIG_UPDATES)
+        self.anchor_endpoints = check_bool("anchor_endpoints", anchor_endpoints)
 
     def _etas(self, zs, xs, dt):
         """eta for the interior points of the given images: zs [b, T, d], xs [b, T, C, H, W] -> [b, T-2, d]."""

@@ -9,22 +9,18 @@ Not a path method (no completeness).
 """
 import torch
 
-from ..errors import check
+from ..errors import check_int
 from .base import Attribution, AttributionMethod, register_method
 
 
-@register_method("random")
+@register_method("random", display="Random", order=99)
 class RandomAttribution(AttributionMethod):
     name = "random"
     is_path = False
 
-    def __init__(self, seed: int = 0, baseline="black", objective: str = "prob", max_batch=None, mean=None,
-                 std=None, autocast=False):
-        super().__init__(2, baseline, objective, max_batch, mean, std, autocast)
-        check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed,
-              "a non-negative integer")
-        self.seed = seed
-        self.n_steps = 0
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = check_int("seed", seed, 0, allowed="a non-negative integer")
 
     def _attribute(self, model, x, target):
         g = torch.Generator(device="cpu").manual_seed(self.seed)

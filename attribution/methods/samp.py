@@ -42,30 +42,26 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import check
+from ..engine.blur import delta_gaussian_kernel
+from ..engine.quantile import row_quantile
+from ..errors import check, check_choice, check_int, check_real
 from .base import Attribution, AttributionMethod, register_method
 
 DIRECTIONS = {"both": ("deletion", "insertion"), "deletion": ("deletion",), "insertion": ("insertion",)}
 REDUCTIONS = ("sum", "norm")
 INSERTION_BASELINES = ("blur", "black")
-_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs in some releases
 
 
 def samp_kernel(channels: int, klen: int, ksig: float) -> torch.Tensor:
-    """Upstream ``_gkern``: [C,C,klen,klen] float32, a scipy Gaussian of a centred delta on the diagonal."""
-    from scipy.ndimage import gaussian_filter
-
-    inp = np.zeros((klen, klen))
-    inp[klen // 2, klen // 2] = 1
-    k = gaussian_filter(inp, ksig)
-    kern = np.zeros((channels, channels, klen, klen))
+    """Upstream ``_gkern``: [C,C,klen,klen] float32 with :func:`delta_gaussian_kernel` on the diagonal."""
+    k = delta_gaussian_kernel(klen, ksig)
+    kern = torch.zeros(channels, channels, klen, klen)
     for i in range(channels):
         kern[i, i] = k
-    return torch.from_numpy(kern.astype("float32"))
+    return kern
 
 
 def samp_blur(img: torch.Tensor, klen: int = 11, ksig: float = 5) -> torch.Tensor:
@@ -74,19 +70,12 @@ def samp_blur(img: torch.Tensor, klen: int = 11, ksig: float = 5) -> torch.Tenso
     return F.conv2d(img, kern, padding=klen // 2)
 
 
-def _row_quantile(v: torch.Tensor, q: float, interpolation: str) -> torch.Tensor:
-    """torch.quantile over the last dim of [N, D] (keepdim), in row chunks small enough for torch."""
-    rows = max(1, _QUANTILE_MAX_NUMEL // max(1, v.shape[1]))
-    return torch.cat([torch.quantile(v[s:s + rows], q=q, dim=-1, interpolation=interpolation, keepdim=True)
-                      for s in range(0, v.shape[0], rows)])
-
-
 def _unfinished(cur: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
     """[N,H,W]: pixels with any channel not isclose to the end (upstream's ``selected_mask``)."""
     return torch.any(~torch.isclose(cur, end), dim=1)
 
 
-@register_method("samp")
+@register_method("samp", display="SAMP", order=8)
 class SAMP(AttributionMethod):
     """SAMP (see the module docstring)."""
 
@@ -95,38 +84,24 @@ class SAMP(AttributionMethod):
 
     def __init__(self, step_size: int = 5, n_frag: float = 5, klen: int = 11, ksig: float = 5,
                  momentum: Optional[float] = None, direction: str = "both", reduction: str = "sum",
-                 insertion_baseline: str = "blur", max_iter: Optional[int] = None, objective: str = "prob",
-                 max_batch: Optional[int] = None, mean=None, std=None, autocast=False):
+                 insertion_baseline: str = "blur", max_iter: Optional[int] = None, **kwargs):
         if isinstance(step_size, float) and step_size.is_integer():
             step_size = int(step_size)
-        check(isinstance(step_size, int) and not isinstance(step_size, bool) and step_size >= 1, "step_size",
-              step_size, "an integer >= 1 (pixels per iteration)")
-        check(isinstance(n_frag, (int, float)) and not isinstance(n_frag, bool) and n_frag > 0, "n_frag", n_frag,
-              "a number > 0")
-        check(isinstance(klen, int) and not isinstance(klen, bool) and klen >= 1 and klen % 2 == 1, "klen", klen,
-              "an odd integer >= 1")
-        check(isinstance(ksig, (int, float)) and not isinstance(ksig, bool) and ksig > 0, "ksig", ksig,
-              "a number > 0")
-        check(momentum is None or (isinstance(momentum, (int, float)) and not isinstance(momentum, bool)
-                                   and 0 < momentum <= 1), "momentum", momentum, "None or a number in (0, 1]")
-        check(direction in DIRECTIONS, "direction", direction, f"choose one of {list(DIRECTIONS)}")
-        check(reduction in REDUCTIONS, "reduction", reduction, f"choose one of {list(REDUCTIONS)}")
-        check(insertion_baseline in INSERTION_BASELINES, "insertion_baseline", insertion_baseline,
-              f"choose one of {list(INSERTION_BASELINES)}")
-        check(max_iter is None or (isinstance(max_iter, int) and not isinstance(max_iter, bool) and max_iter >= 1),
-              "max_iter", max_iter, "None (no cap) or an integer >= 1")
-        super().__init__(objective=objective, max_batch=max_batch, mean=mean, std=std, autocast=autocast)
-        self.n_steps = None
-        self.step_size = step_size
+        self.step_size = check_int("step_size", step_size, 1, allowed="an integer >= 1 (pixels per iteration)")
+        check_real("n_frag", n_frag, 0, low_open=True, allowed="a number > 0")
         self.n_frag = n_frag
+        check(check_int("klen", klen, 1, allowed="an odd integer >= 1") % 2 == 1, "klen", klen, "an odd integer >= 1")
         self.klen = klen
+        check_real("ksig", ksig, 0, low_open=True, allowed="a number > 0")
         self.ksig = ksig
+        check_real("momentum", momentum, 0, 1, low_open=True, allow_none=True, allowed="None or a number in (0, 1]")
         self.momentum = momentum
-        self.direction = direction
+        self.direction = check_choice("direction", direction, DIRECTIONS)
         self.lines = DIRECTIONS[direction]
-        self.reduction = reduction
-        self.insertion_baseline = insertion_baseline
-        self.max_iter = max_iter
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.insertion_baseline = check_choice("insertion_baseline", insertion_baseline, INSERTION_BASELINES)
+        self.max_iter = check_int("max_iter", max_iter, 1, allow_none=True, allowed="None (no cap) or an integer >= 1")
+        super().__init__(**kwargs)
 
     # -- pieces --------------------------------------------------------------------------------------
     def reference_point(self, x: torch.Tensor, line: str) -> torch.Tensor:
@@ -152,11 +127,11 @@ class SAMP(AttributionMethod):
             flat = p.view(rows.numel(), -1)
             if is_inv:
                 p[~sel] = float("inf")
-                thr = _row_quantile(flat, q, "lower") + 1e-6
+                thr = row_quantile(flat, q, "lower") + 1e-6
                 upd[rows] = p < thr[:, :, None]
             else:
                 p[~sel] = float("-inf")
-                thr = _row_quantile(flat, 1 - q, "higher") - 1e-6
+                thr = row_quantile(flat, 1 - q, "higher") - 1e-6
                 upd[rows] = p > thr[:, :, None]
         return upd
 

@@ -43,7 +43,6 @@ Cost per image: N-1 forward+backward rows + 1 forward (f at the input end), 1 de
 """
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -57,16 +56,8 @@ from ..engine.spectral import (
     decompose,
     spectral_offsets,
 )
-from ..errors import ConfigError, check
-from .base import Attribution, AttributionMethod, register_method
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+from ..errors import ConfigError, check_choice, check_int, check_real
+from .base import Attribution, PathMethod, register_method
 
 
 def path_alphas(n_steps: int) -> torch.Tensor:
@@ -74,34 +65,24 @@ def path_alphas(n_steps: int) -> torch.Tensor:
     return torch.arange(n_steps, dtype=torch.float64) / (n_steps - 1)
 
 
-@register_method("sig")
-class SpectralIG(AttributionMethod):
+@register_method("sig", display="SIG", order=9, aliases=("spectralig",))
+class SpectralIG(PathMethod):
     name = "sig"
 
     def __init__(self, n_steps: int = 200, overlap: float = 0.4, spectral_mode: str = "svd",
                  channel_mode: str = "per_channel", gating: str = "linear", gating_sigmoid_k: float = 12.0,
-                 wavelet_levels: int = 4, laplacian_levels: int = 4, band_order: str = "coarse_to_fine",
-                 baseline="black", objective: str = "prob", max_batch=None, mean=None, std=None, autocast=False):
-        super().__init__(n_steps, baseline, objective, max_batch, mean, std, autocast)
-        check(_is_real(overlap) and 0.0 <= float(overlap) <= 1.0, "overlap", overlap,
-              "a number in [0, 1] (0 = hard step, 1 = the IG straight line; upstream clamps, we reject)")
-        check(spectral_mode in SPECTRAL_MODES, "spectral_mode", spectral_mode, f"choose one of {list(SPECTRAL_MODES)}")
-        check(channel_mode in CHANNEL_MODES, "channel_mode", channel_mode, f"choose one of {list(CHANNEL_MODES)}")
-        check(gating in GATINGS, "gating", gating, f"choose one of {list(GATINGS)}")
-        check(_is_real(gating_sigmoid_k) and float(gating_sigmoid_k) > 0, "gating_sigmoid_k", gating_sigmoid_k,
-              "a number > 0")
-        check(_is_int(wavelet_levels) and wavelet_levels >= 1, "wavelet_levels", wavelet_levels, "an integer >= 1")
-        check(_is_int(laplacian_levels) and laplacian_levels >= 1, "laplacian_levels", laplacian_levels,
-              "an integer >= 1")
-        check(band_order in BAND_ORDERS, "band_order", band_order, f"choose one of {list(BAND_ORDERS)}")
-        self.overlap = float(overlap)
-        self.spectral_mode = spectral_mode
-        self.channel_mode = channel_mode
-        self.gating = gating
-        self.gating_sigmoid_k = float(gating_sigmoid_k)
-        self.wavelet_levels = wavelet_levels
-        self.laplacian_levels = laplacian_levels
-        self.band_order = band_order
+                 wavelet_levels: int = 4, laplacian_levels: int = 4, band_order: str = "coarse_to_fine", **kwargs):
+        super().__init__(n_steps=n_steps, **kwargs)
+        self.overlap = check_real("overlap", overlap, 0.0, 1.0, allowed="a number in [0, 1] (0 = hard step, 1 = the "
+                                  "IG straight line; upstream clamps, we reject)")
+        self.spectral_mode = check_choice("spectral_mode", spectral_mode, SPECTRAL_MODES)
+        self.channel_mode = check_choice("channel_mode", channel_mode, CHANNEL_MODES)
+        self.gating = check_choice("gating", gating, GATINGS)
+        self.gating_sigmoid_k = check_real("gating_sigmoid_k", gating_sigmoid_k, 0, low_open=True,
+                                           allowed="a number > 0")
+        self.wavelet_levels = check_int("wavelet_levels", wavelet_levels, 1, allowed="an integer >= 1")
+        self.laplacian_levels = check_int("laplacian_levels", laplacian_levels, 1, allowed="an integer >= 1")
+        self.band_order = check_choice("band_order", band_order, BAND_ORDERS)
 
     # -- path -------------------------------------------------------------------------------------------
     def decompose(self, diff: torch.Tensor) -> Decomposition:

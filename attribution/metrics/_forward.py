@@ -2,7 +2,7 @@
 
 The perturbation metrics build every perturbed image of a batch *virtually*: a ``make_rows(start, stop)`` callback
 materialises only the rows of one chunk, so memory stays at ``max_batch`` images whatever the number of
-perturbation levels. On CUDA out-of-memory the chunk is halved and retried (as the gradient engine does).
+perturbation levels. Chunks run through the library's one chunking loop (out-of-memory back-off included).
 """
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..engine.gradients import AUTOCAST_DTYPES, default_max_batch, is_oom, shrinks_on_oom
-from ..errors import ConfigError
+from ..engine.chunking import Chunker, autocast_context, concat
 
 
 def descending_ranks(scores: torch.Tensor) -> torch.Tensor:
@@ -39,58 +38,22 @@ def runs(start: int, stop: int, per_run: int):
 
 @torch.no_grad()
 def score_rows(model, n_rows: int, make_rows: Callable[[int, int], torch.Tensor], row_target: torch.Tensor,
-               max_batch: int | None, device: torch.device, autocast=False,
-               on_shrink: Callable[[int], None] | None = None, row_shape=None) -> tuple[torch.Tensor, torch.Tensor]:
+               chunker: Chunker, device: torch.device, autocast=False,
+               row_shape=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Evaluate ``n_rows`` virtual rows in chunks: returns (softmax prob of the row's target [N] float32,
     top-1 correct [N] as 1.0/0.0); both are NaN for rows whose logits are not finite (a NaN/Inf model output
     must give a NaN score, not argmax's guess). ``make_rows(start, stop)`` returns the [stop-start, C, H, W] rows.
-    ``autocast``: False (float32) | "bf16" | "fp16" for the forwards (softmax stays in float32).
-    ``on_shrink(size)`` is told the chunk size that fits after a CUDA out-of-memory (a metric keeps it as its
-    ``max_batch``, so later calls start there instead of running out of memory again). ``row_shape`` (C, H, W)
-    sizes the default chunk (:func:`attribution.engine.gradients.default_max_batch`)."""
-    size = max(1, max_batch or default_max_batch(device, row_shape))
-    dtype = AUTOCAST_DTYPES[autocast]
-    probs, correct = [], []
-    start = 0
-    while start < n_rows:
-        stop = min(n_rows, start + size)
-        try:
-            rows = make_rows(start, stop)
-            if dtype is None:
-                logits = model(rows).float()
-            else:
-                with torch.autocast(device_type=device.type, dtype=dtype):
-                    logits = model(rows).float()
-        except RuntimeError as err:
-            if not is_oom(err):
-                raise
-            if not shrinks_on_oom(device):
-                raise MemoryError(f"out of memory on {device} with a chunk of {stop - start} rows: lower the "
-                                  f"metric's max_batch (e.g. max_batch={max(1, (stop - start) // 2)})") from err
-            if size == 1:
-                raise
-            torch.cuda.empty_cache()
-            size = max(1, size // 2)
-            if on_shrink is not None:
-                on_shrink(size)
-            continue
+    ``chunker`` (the metric's :class:`attribution.engine.chunking.Chunker`) sizes the chunks and backs off on
+    out-of-memory, keeping the size that fits; ``autocast``: False (float32) | "bf16" | "fp16" for the forwards
+    (softmax stays in float32); ``row_shape`` (C, H, W) sizes the default chunk."""
+
+    def chunk(start: int, stop: int):
+        with autocast_context(device, autocast):
+            logits = model(make_rows(start, stop)).float()
         t = row_target[start:stop]
         finite = torch.isfinite(logits).all(-1)
         nan = torch.full((), float("nan"), device=logits.device)
-        probs.append(torch.where(finite, torch.softmax(logits, dim=-1).gather(1, t.view(-1, 1)).squeeze(1), nan))
-        correct.append(torch.where(finite, (logits.argmax(dim=-1) == t).float(), nan))
-        start = stop
-    return torch.cat(probs), torch.cat(correct)
+        prob = torch.where(finite, torch.softmax(logits, dim=-1).gather(1, t.view(-1, 1)).squeeze(1), nan)
+        return prob, torch.where(finite, (logits.argmax(dim=-1) == t).float(), nan)
 
-
-def check_autocast(autocast):
-    if not isinstance(autocast, (bool, str, type(None))) or autocast not in AUTOCAST_DTYPES:
-        raise ConfigError(f"invalid autocast={autocast!r}: choose one of False, 'bf16', 'fp16'")
-    return autocast
-
-
-def check_positive_int(key: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"invalid {key}={value!r}: a positive integer" + (" or None" if allow_none else ""))
+    return concat(chunker.run(chunk, n_rows, device, row_shape))

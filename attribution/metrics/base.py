@@ -5,6 +5,7 @@ from typing import Dict, Optional
 
 import torch
 
+from ..engine.chunking import Chunker
 from ..engine.normalize import Normalizer
 from ..errors import ConfigError
 from ..registry import Registry
@@ -23,13 +24,16 @@ class Metric:
 
     def __init__(self, mean=None, std=None, max_batch: Optional[int] = None):
         self.norm = Normalizer(mean, std)
-        if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
-            raise ConfigError(f"invalid max_batch={max_batch!r}: a positive integer or None")
-        self.max_batch = max_batch
+        self.chunker = Chunker(max_batch, "max_batch")
 
-    def _remember_chunk(self, size: int) -> None:
-        """The chunk size that fits after an out-of-memory: kept for the rest of the run (as the engine does)."""
-        self.max_batch = size
+    @property
+    def max_batch(self) -> Optional[int]:
+        """Rows per forward (None: the device default); after a CUDA out-of-memory, the size that fitted."""
+        return self.chunker.max_batch
+
+    @max_batch.setter
+    def max_batch(self, value: Optional[int]) -> None:
+        self.chunker.max_batch = value
 
     def __call__(self, model, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor) -> Dict[str, torch.Tensor]:
         if attr.shape[0] != x.shape[0] or attr.shape[-2:] != x.shape[-2:]:

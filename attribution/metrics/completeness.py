@@ -18,7 +18,7 @@ class Completeness(Metric):
     def __init__(self, baseline="black", objective="prob", mean=None, std=None, max_batch=None):
         super().__init__(mean, std, max_batch)
         self.baseline = baseline
-        self.evaluator = GradientEvaluator(objective, max_batch)
+        self.evaluator = GradientEvaluator(objective, chunker=self.chunker)
 
     def compute(self, model, x, attr, target):
         b = resolve_baseline(x, self.baseline, self.norm)

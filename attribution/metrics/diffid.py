@@ -38,7 +38,8 @@ import torch.nn.functional as F
 
 from ..engine.normalize import gaussian_blur
 from ..errors import ConfigError
-from ._forward import check_autocast, descending_ranks, runs, score_rows
+from ..engine.chunking import check_autocast
+from ._forward import descending_ranks, runs, score_rows
 from .base import Metric, register_metric
 
 FILLS = ("mean", "zero", "blur", "avgpool")
@@ -138,13 +139,13 @@ class DiffID(Metric):
             return torch.cat(pieces).view(-1, c, h, w)
 
         row_target = target.repeat_interleave(per_image)
-        probs, correct = score_rows(model, b * per_image, make_rows, row_target, self.max_batch, x.device,
-                                    self.autocast, on_shrink=self._remember_chunk, row_shape=x.shape[1:])
+        probs, correct = score_rows(model, b * per_image, make_rows, row_target, self.chunker, x.device,
+                                    self.autocast, row_shape=x.shape[1:])
         if self.score == "hard":
             vals = correct.float()
         else:
-            p_clean, _ = score_rows(model, b, lambda s, e: x[s:e], target, self.max_batch, x.device, self.autocast,
-                                    on_shrink=self._remember_chunk, row_shape=x.shape[1:])
+            p_clean, _ = score_rows(model, b, lambda s, e: x[s:e], target, self.chunker, x.device, self.autocast,
+                                     row_shape=x.shape[1:])
             vals = (probs.view(b, per_image) / (p_clean.unsqueeze(1) + 1e-8)).clamp(0.0, 1.0).flatten()
         vals = vals.view(b, 2, n_r)
         ins_curve, del_curve = vals[:, 0], vals[:, 1]

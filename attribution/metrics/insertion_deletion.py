@@ -25,34 +25,26 @@ evaluated in no-grad forwards of at most ``max_batch`` rows.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ._forward import check_autocast, check_positive_int, descending_ranks, runs, score_rows
+from ..engine.blur import delta_gaussian_blur, delta_gaussian_kernel
+from ..engine.chunking import check_autocast
+from ..errors import ConfigError, check_int
+from ._forward import descending_ranks, runs, score_rows
 from .base import Metric, register_metric
 
 SUBSTRATES = ("blur", "zero", "black")
 
 
-@lru_cache(maxsize=8)
 def rise_kernel(klen: int = 11, nsig: float = 5.0) -> torch.Tensor:
-    """RISE's ``gkern``: ``scipy.ndimage.gaussian_filter`` (reflect mode, truncate 4) of a klen x klen delta."""
-    import numpy as np
-    from scipy.ndimage import gaussian_filter
-
-    inp = np.zeros((klen, klen))
-    inp[klen // 2, klen // 2] = 1
-    return torch.from_numpy(gaussian_filter(inp, nsig).astype("float32"))
+    """RISE's ``gkern``: :func:`attribution.engine.blur.delta_gaussian_kernel` (klen x klen, sigma ``nsig``)."""
+    return delta_gaussian_kernel(klen, nsig)
 
 
 def rise_blur(x: torch.Tensor, klen: int = 11, nsig: float = 5.0) -> torch.Tensor:
     """RISE's insertion canvas: per-channel conv2d with :func:`rise_kernel`, zero padding klen // 2."""
-    c = x.shape[1]
-    k = rise_kernel(klen, nsig).to(device=x.device, dtype=x.dtype)
-    return F.conv2d(x, k.expand(c, 1, klen, klen), padding=klen // 2, groups=c)
+    return delta_gaussian_blur(x, klen, nsig)
 
 
 def rise_auc(curve: torch.Tensor) -> torch.Tensor:
@@ -84,7 +76,7 @@ class InsertionDeletion(Metric):
                  deletion_substrate: str = "zero", mean=None, std=None, max_batch: int | None = None,
                  autocast=False):
         super().__init__(mean, std, max_batch)
-        check_positive_int("step", step, allow_none=True)
+        check_int("step", step, 1, allow_none=True)
         for key, val in (("insertion_substrate", insertion_substrate), ("deletion_substrate", deletion_substrate)):
             if val not in SUBSTRATES:
                 raise ConfigError(f"invalid {key}={val!r}: choose one of {list(SUBSTRATES)}")
@@ -133,8 +125,7 @@ class InsertionDeletion(Metric):
             return torch.cat(pieces).view(-1, c, h, w)
 
         probs, _ = score_rows(model, b * per_image, make_rows, target.repeat_interleave(per_image),
-                              self.max_batch, x.device, self.autocast, on_shrink=self._remember_chunk,
-                              row_shape=x.shape[1:])
+                              self.chunker, x.device, self.autocast, row_shape=x.shape[1:])
         curves = probs.view(b, 2, points)
         ins_curve, del_curve = curves[:, 0], curves[:, 1]
         return {"rise_insertion": rise_auc(ins_curve), "rise_deletion": rise_auc(del_curve),

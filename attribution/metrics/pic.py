@@ -48,7 +48,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ._forward import check_autocast, check_positive_int, score_rows
+from ..engine.chunking import check_autocast
+from ..errors import check_int
+from ._forward import score_rows
 from .base import Metric, register_metric
 
 DEFAULT_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
@@ -221,14 +223,14 @@ class PIC(Metric):
             raise ConfigError(f"invalid thresholds={thresholds!r}: a non-empty ascending list of floats in (0, 1]")
         if not isinstance(min_pred_value, (int, float)) or isinstance(min_pred_value, bool):
             raise ConfigError(f"invalid min_pred_value={min_pred_value!r}: a float")
-        check_positive_int("num_data_points", num_data_points)
+        check_int("num_data_points", num_data_points, 1)
         if not (0.0 <= float(random_mask_fraction) <= 1.0):
             raise ConfigError(f"invalid random_mask_fraction={random_mask_fraction!r}: a float in [0, 1]")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"invalid seed={seed!r}: an integer")
         if saliency not in SALIENCY_REDUCTIONS:
             raise ConfigError(f"invalid saliency={saliency!r}: choose one of {list(SALIENCY_REDUCTIONS)}")
-        check_positive_int("workers", workers, allow_none=True)
+        check_int("workers", workers, 1, allow_none=True)
         self.thresholds = thresholds
         self.min_pred_value = float(min_pred_value)
         self.keep_monotonous = bool(keep_monotonous)
@@ -289,7 +291,7 @@ class PIC(Metric):
 
     def _predict(self, model, images: list[np.ndarray], targets: torch.Tensor, device):
         probs, correct = score_rows(model, len(images), lambda s, e: self.from_uint8(images[s:e], device),
-                                    targets, self.max_batch, device, self.autocast, on_shrink=self._remember_chunk,
+                                    targets, self.chunker, device, self.autocast,
                                     row_shape=images[0].shape[:2] if images else None)
         return probs.double().cpu().numpy(), correct.double().cpu().numpy()
 

@@ -3,7 +3,7 @@ on with the same numbers; on the CPU the run stops with a MemoryError that names
 
 No GPU is needed: a wrapper model runs out of memory above N rows (raising CUDA's ``torch.OutOfMemoryError``, or
 failing a real CPU allocation), and for the CUDA branch the chunking is told to treat the CPU like CUDA
-(``shrinks_on_oom``, the one device check of the gradient engine and of the metrics' forwards)."""
+(``shrinks_on_oom``, the one device check of the library's one chunking loop)."""
 from __future__ import annotations
 
 import pytest
@@ -11,9 +11,8 @@ import torch
 from fault_helpers import OOMAbove, TinyClassifier, add_configs, base_overrides, comparable, run_inproc, write_conf
 
 import attribution
-from attribution.engine import gradients
-from attribution.metrics import _forward
-from benchmarks.store import load_store
+from attribution.engine import chunking
+from benchmarks.io.store import load_store
 
 X = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
 T = torch.tensor([0, 1])
@@ -23,8 +22,7 @@ T = torch.tensor([0, 1])
 def cuda_like(monkeypatch):
     """The chunking's CUDA branch (halve and retry) on CPU tensors; counts the cache flushes it asks for."""
     flushes = []
-    monkeypatch.setattr(gradients, "shrinks_on_oom", lambda device: True)
-    monkeypatch.setattr(_forward, "shrinks_on_oom", lambda device: True)
+    monkeypatch.setattr(chunking, "shrinks_on_oom", lambda device: True)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: flushes.append(1))
     return flushes
 
@@ -112,3 +110,49 @@ def test_run_on_cpu_oom_names_the_setting_and_a_rerun_with_it_completes(tmp_path
                                                                          "+metrics.diffid.max_batch=6"]
     res = run_inproc(fixed)
     assert res.evaluated == 4 and (load_store(out)["status"] == "ok").all()
+
+
+def test_one_chunking_loop_backs_off_for_gradients_metrics_and_the_vae(cuda_like, monkeypatch):
+    """The library has one chunking loop (:class:`attribution.engine.chunking.Chunker`). Make each chunker's first
+    chunk of more than one row run out of memory, once: the gradient engine, a metric and the VAE passes all halve
+    through it, keep the size that fits, and give the numbers of a run without the fault."""
+    from diffusers import AutoencoderKL
+
+    from attribution.engine.chunking import Chunker
+    from attribution.vae import VAEAdapter
+
+    real_run = Chunker.run
+    faults, raised = [], set()
+
+    def run_with_one_oom(self, fn, n_rows, device, row_shape=None):
+        def once(start, stop):
+            if id(self) not in raised and stop - start > 1:
+                raised.add(id(self))
+                faults.append(self.setting)
+                raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+            return fn(start, stop)
+
+        return real_run(self, once, n_rows, device, row_shape)
+
+    torch.manual_seed(0)
+    kl = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+                       up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+                       latent_channels=4, norm_num_groups=8).eval()
+    vae = VAEAdapter(kl)
+    attr = torch.randn_like(X)
+
+    def compute():
+        ig = attribution.build_method("ig", n_steps=8, max_batch=8)
+        metric = attribution.build_metric("diffid", max_batch=8)
+        latent = attribution.build_method("eig", n_steps=4, vae=vae, vae_batch=4, max_batch=8)
+        out = ig(_net(), X, T), metric(_net(), X, attr, T)["diffid"], latent(_net(), X, T)
+        return out, (ig.evaluator.max_batch, metric.max_batch, latent.vae_chunker.max_batch)
+
+    expected, sizes = compute()
+    assert sizes == (8, 8, 4) and not faults
+    monkeypatch.setattr(Chunker, "run", run_with_one_oom)
+    got, sizes = compute()
+    assert {"method.max_batch", "max_batch", "method.vae_batch"} <= set(faults)
+    assert sizes == (4, 4, 2)  # each caller halved once and kept the size that fits
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -7,6 +7,7 @@ from conftest import MEAN, STD, LinearNet
 
 import attribution
 from attribution import ConfigError, PassCounter
+from attribution.registry import option_parameters
 
 
 def _inputs(n=3, seed=2):
@@ -88,6 +89,6 @@ def test_configs_match_defaults(name):
 
     cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[2] / f"configs/method/{name}.yaml"))
     assert cfg.pop("name") == name
-    params = inspect.signature(type(attribution.build_method(name))).parameters
+    params = option_parameters(type(attribution.build_method(name)))
     assert set(cfg) <= set(params) and all(params[k].default == v for k, v in cfg.items())
     attribution.build_method(name, **cfg)

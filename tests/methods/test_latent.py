@@ -2,10 +2,9 @@
 authors' per-image loops, batch/chunk invariance, completeness, pass counts and option checks.
 
 Measured (tiny AutoencoderKL 8/16 channels, SmoothNet, 3x16x16, CPU float32): the batched methods agree with the
-authors' per-image loops (attribution.methods._latent_upstream) to ~1e-6 relative for MA-GIG and EIG, ~1e-4 for
+authors' per-image loops (benchmarks/reference/latent.py) to ~1e-6 relative for MA-GIG and EIG, ~1e-4 for
 MIG (Gauss-Seidel); Jacobi MIG is a different iteration (documented deviation).
 """
-import inspect
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,13 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.methods import METHODS
-from attribution.methods import _latent_upstream as upstream
-from attribution.methods.latent import latent_guided_step, lower_quantile_index, slerp, slerp_coefficients
+from attribution.engine.guided import guided_step, native_lerp_move
+from attribution.engine.quantile import lower_quantile_index
+from attribution.engine.slerp import slerp, slerp_coefficients, slerp_move
+from attribution.registry import option_parameters
 from attribution.vae import VAEAdapter, VAEPassCounter
+from benchmarks.reference import authors_ma_gig, compute_ig, eig_path, ma_gig_path, mig_path
+from benchmarks.reference import slerp as authors_slerp
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 M = torch.tensor(MEAN).view(1, 3, 1, 1)
@@ -55,6 +58,11 @@ def rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
+def authors_ig(model, paths, y):
+    """The authors' ``compute_ig`` on each image's path [B,P,C,H,W] (one point per forward+backward)."""
+    return torch.stack([compute_ig(model, paths[i], int(y[i])) for i in range(len(paths))])
+
+
 def prob_grad(model, x, y):
     xr = x.detach().clone().requires_grad_(True)
     return torch.autograd.grad(torch.softmax(model(xr), -1).gather(1, y.view(-1, 1)).sum(), xr)[0]
@@ -73,7 +81,7 @@ def test_registered_and_needs_a_vae(name):
 def test_method_config_matches_signature_defaults(name, vae):
     cfg = yaml.safe_load((CONFIGS / "method" / f"{name}.yaml").read_text())
     assert cfg.pop("name") == name
-    params = inspect.signature(METHODS.get(name)).parameters
+    params = option_parameters(METHODS.get(name))
     for key, value in cfg.items():
         assert key in params, key
         assert params[key].default == value, (key, params[key].default, value)
@@ -117,7 +125,7 @@ def test_slerp_against_its_formula():
     many = slerp(t.view(1, -1).expand(4, -1), v0, v1)
     assert many.shape == (4, 4, 30) and torch.allclose(many[:, 1], slerp(0.3, v0, v1))
     # the authors' float32 single-vector version agrees
-    assert torch.allclose(upstream._slerp_flat(torch.tensor(0.3), v0[1].float(), v1[1].float()).double(),
+    assert torch.allclose(authors_slerp(torch.tensor(0.3), v0[1].float(), v1[1].float()).double(),
                           out[1], atol=1e-5)
 
 
@@ -135,6 +143,12 @@ def test_slerp_falls_back_to_lerp():
 def test_lower_quantile_index_is_torch_quantile(d, q):
     v = torch.rand(d, generator=torch.Generator().manual_seed(d))
     assert v.sort().values[lower_quantile_index(q, d)] == torch.quantile(v, q, interpolation="lower")
+
+
+def latent_guided_step(z, z_end, grad, target, fraction, use_slerp):
+    """MA-GIG's latent step: the one Guided-IG step with a slerp or the authors' lerp, gamma unclamped, float32."""
+    return guided_step(z, z_end, grad, target, fraction, partial_move=slerp_move if use_slerp else native_lerp_move,
+                       clamp_gamma=False, diff_dtype=None)
 
 
 def test_latent_guided_step_moves_smallest_gradients_to_the_l1_target():
@@ -179,8 +193,8 @@ def test_ma_gig_matches_the_authors_loop(kw, vae, data, smooth_model):
     n = 10
     out = build("ma_gig", vae, n_steps=n, return_path=True, **kw).attribute(smooth_model, x, y)
     opts = dict(fraction=0.05, use_slerp=True, anchor_endpoints=True) | kw
-    ref_path = upstream.ma_gig_paths(smooth_model, vae, x, b, y, n_steps=n, **opts)
-    ref = upstream.compute_ig(smooth_model, ref_path, y)
+    ref_path = torch.stack([ma_gig_path(smooth_model, vae, x[i], b[i], int(y[i]), n_steps=n, **opts) for i in range(3)])
+    ref = authors_ig(smooth_model, ref_path, y)
     assert (out.extras["path"] - ref_path).abs().max() < 1e-4
     assert rel_err(out.attr, ref) < 1e-4
 
@@ -218,20 +232,21 @@ def test_completeness_exact_for_a_linear_model(name, kw, vae, data):
 def test_eig_matches_the_authors_loop(use_slerp, vae, data, smooth_model):
     x, y, b = data
     out = build("eig", vae, n_steps=9, use_slerp=use_slerp, max_batch=4, return_path=True).attribute(smooth_model, x, y)
-    ref_path = upstream.eig_paths(vae, x, b, n_steps=9, use_slerp=use_slerp)
+    ref_path = torch.stack([eig_path(vae, x[i], b[i], n_steps=9, use_slerp=use_slerp) for i in range(3)])
     assert (out.extras["path"] - ref_path).abs().max() < 1e-4
-    assert rel_err(out.attr, upstream.compute_ig(smooth_model, ref_path, y)) < 1e-4
+    assert rel_err(out.attr, authors_ig(smooth_model, ref_path, y)) < 1e-4
 
 
 def test_mig_gauss_seidel_matches_the_authors_loop(vae, data, smooth_model):
     x, y, b = data
     kw = dict(n_steps=6, alpha=1e-3, epsilon=0.0)
     out = build("mig", vae, return_path=True, **kw).attribute(smooth_model, x, y)
-    ref_path = upstream.mig_paths(vae, x, b, n_steps=6, alpha=1e-3, max_iterations=2, epsilon=0.0)
-    line = upstream.eig_paths(vae, x, b, n_steps=6)
+    ref_path = torch.stack([mig_path(vae, x[i], b[i], n_steps=6, alpha=1e-3, max_iterations=2, epsilon=0.0)[0]
+                            for i in range(3)])
+    line = torch.stack([eig_path(vae, x[i], b[i], n_steps=6) for i in range(3)])
     assert (ref_path - line).abs().max() > 0.1  # the relaxation really moved the path
     assert (out.extras["path"] - ref_path).abs().max() < 1e-2 * (ref_path - line).abs().max()
-    assert rel_err(out.attr, upstream.compute_ig(smooth_model, ref_path, y)) < 1e-3
+    assert rel_err(out.attr, authors_ig(smooth_model, ref_path, y)) < 1e-3
     assert out.extras["mig_sweeps"].tolist() == [2, 2, 2]
 
 
@@ -333,7 +348,7 @@ def test_ma_gig_with_a_timm_classifier(vae, data, tiny_timm):
     with PassCounter(tiny_timm) as pc, VAEPassCounter(vae) as vc:
         out = m.attribute(tiny_timm, x, y)
     assert {"fb": pc.fb, "f": pc.f, **vc.as_dict()} == {k: 3 * v for k, v in m.cost().items()}
-    ref = upstream.compute_ig(tiny_timm, upstream.ma_gig_paths(tiny_timm, vae, x, b, y, n_steps=6), y)
+    ref = torch.stack([authors_ma_gig(tiny_timm, vae, x[i], b[i], int(y[i]), n_steps=6) for i in range(3)])
     assert rel_err(out.attr, ref) < 1e-4
 
 
@@ -366,12 +381,11 @@ def test_ma_gig_is_5x_faster_than_the_authors_loop_on_gpu():
     m(model, x, y)
     torch.cuda.synchronize()
     ours = (time.perf_counter() - t0) / len(x)
-    upstream.compute_ig(model, upstream.ma_gig_paths(model, vae, x[:1], b[:1], y[:1], n_steps=20), y[:1])
+    authors_ma_gig(model, vae, x[0], b[0], 0, n_steps=20)  # warm-up
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for i in range(2):
-        paths = upstream.ma_gig_paths(model, vae, x[i:i + 1], b[i:i + 1], y[i:i + 1], n_steps=20)
-        upstream.compute_ig(model, paths, y[i:i + 1])
+        authors_ma_gig(model, vae, x[i], b[i], i, n_steps=20)
     torch.cuda.synchronize()
     theirs = (time.perf_counter() - t0) / 2
     assert theirs / ours >= 5.0, f"{theirs:.3f} s vs {ours:.3f} s per image ({theirs / ours:.2f}x)"

@@ -1,16 +1,17 @@
 """Spectral Integrated Gradients: path geometry, gates, component order, band order, the authors' per-image
-algorithm (re-implemented here from docs/upstream_methods.md section 3), batching and pass counts."""
+algorithm (benchmarks/reference/sig.py, from docs/upstream_methods.md section 3), batching and pass counts."""
 import math
 from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 from conftest import MEAN, STD
 
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.engine.spectral import decompose, gate
+from attribution.registry import option_parameters
+from benchmarks.reference import authors_sig
 
 MODES = [("svd", "per_channel"), ("svd", "joint"), ("dct", "per_channel"), ("wavelet", "per_channel"),
          ("laplacian", "per_channel")]
@@ -36,127 +37,6 @@ def _rel(a, b):
 
 def _sig(**kw):
     return attribution.build_method("sig", mean=MEAN, std=STD, **kw)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# A plain per-image re-implementation of the authors' SpectralPathGenerator + compute_ig, from the spec.
-# ---------------------------------------------------------------------------------------------------------
-def ref_scale(strength, alpha, w, gating, k=12.0):
-    a = torch.as_tensor(alpha, dtype=strength.dtype)
-    start = (1.0 - w) * (1.0 - strength)
-    if w <= 1e-8:
-        return (a >= start).to(strength.dtype)
-    p = ((a - start) / w).clamp(0, 1)
-    if gating == "linear":
-        return p
-    if gating == "cosine":
-        return 0.5 - 0.5 * torch.cos(p * math.pi)
-    if gating == "sigmoid":
-        lo, hi = torch.sigmoid(torch.tensor(-k / 2)), torch.sigmoid(torch.tensor(k / 2))
-        return ((torch.sigmoid(k * (p - 0.5)) - lo) / (hi - lo + 1e-10)).clamp(0, 1)
-    return (p >= 0.5).to(strength.dtype)
-
-
-def ref_dct_matrix(n):
-    m = torch.empty(n, n)
-    for k in range(n):
-        for j in range(n):
-            m[k, j] = math.cos(math.pi / n * (j + 0.5) * k) * math.sqrt((1.0 if k == 0 else 2.0) / n)
-    return m
-
-
-def ref_haar(x):
-    a, b, c, d = x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]
-    return (a + b + c + d) / 2, [(a - b + c - d) / 2, (a + b - c - d) / 2, (a - b - c + d) / 2]
-
-
-def ref_ihaar(ll, lh, hl, hh):
-    c, h, w = ll.shape
-    out = torch.zeros(c, 2 * h, 2 * w)
-    out[:, 0::2, 0::2] = (ll + lh + hl + hh) / 2
-    out[:, 0::2, 1::2] = (ll - lh + hl - hh) / 2
-    out[:, 1::2, 0::2] = (ll + lh - hl - hh) / 2
-    out[:, 1::2, 1::2] = (ll - lh - hl + hh) / 2
-    return out
-
-
-def ref_state(diff, mode, channel_mode, levels=4):
-    """(reconstruct(scale_fn) callable, strength) for one image diff [C,H,W], authors' band order."""
-    c, h, w = diff.shape
-    if mode == "svd" and channel_mode == "per_channel":
-        U, s, Vh = torch.linalg.svd(diff, full_matrices=False)
-        strength = (s / s[:, :1].clamp_min(1e-10)).clamp(0, 1)
-        return (lambda g: (U * (s * g).unsqueeze(1)) @ Vh), strength
-    if mode == "svd":
-        U, s, Vh = torch.linalg.svd(diff.reshape(c * h, w), full_matrices=False)
-        strength = (s / s[:1].clamp_min(1e-10)).clamp(0, 1)
-        return (lambda g: ((U * (s * g).unsqueeze(0)) @ Vh).reshape(c, h, w)), strength
-    if mode == "dct":
-        mh, mw = ref_dct_matrix(h), ref_dct_matrix(w)
-        coeffs = mh @ diff @ mw.T
-        strength = torch.empty(h, w)
-        for u in range(h):
-            for v in range(w):
-                strength[u, v] = 1 - math.sqrt((u / (h - 1)) ** 2 + (v / (w - 1)) ** 2) / math.sqrt(2)
-        return (lambda g: mh.T @ (coeffs * g) @ mw), strength
-    comps = []
-    if mode == "wavelet":
-        ll, details = diff, []
-        for _ in range(levels):
-            if min(ll.shape[-2:]) < 2 or ll.shape[-2] % 2 or ll.shape[-1] % 2:
-                break
-            ll, det = ref_haar(ll)
-            details.append(det)
-
-        def synth(low, keep):
-            cur = low
-            for lev in reversed(range(len(details))):
-                bands = [details[lev][i] if (lev, i) == keep else torch.zeros_like(cur) for i in range(3)]
-                cur = ref_ihaar(cur, *bands)
-            return cur
-
-        comps.append(synth(ll, None))
-        for lev in range(len(details)):  # finest first: the authors' order
-            for band in range(3):
-                comps.append(synth(torch.zeros_like(ll), (lev, band)))
-    else:
-        cur, residuals = diff, []
-        while len(residuals) < levels and min(cur.shape[-2:]) >= 2:
-            low = F.avg_pool2d(cur[None], 2, 2)[0]
-            residuals.append(cur - F.interpolate(low[None], size=cur.shape[-2:], mode="bilinear",
-                                                 align_corners=False)[0])
-            cur = low
-
-        def synth(low, keep):
-            out = low
-            for lev in reversed(range(len(residuals))):
-                out = F.interpolate(out[None], size=residuals[lev].shape[-2:], mode="bilinear",
-                                    align_corners=False)[0]
-                out = out + (residuals[lev] if lev == keep else 0)
-            return out
-
-        comps.append(synth(cur, None))
-        for lev in range(len(residuals)):
-            comps.append(synth(torch.zeros_like(cur), lev))
-    stack = torch.stack(comps)
-    strength = torch.linspace(1, 0, len(comps))
-    return (lambda g: (stack * g.view(-1, 1, 1, 1)).sum(0)), strength
-
-
-def ref_sig(model, x, y, n_steps, overlap, mode, channel_mode, gating, levels=4):
-    out = []
-    for i in range(len(x)):
-        b = _black(x[i:i + 1])[0]
-        recon, strength = ref_state(x[i] - b, mode, channel_mode, levels)
-        path = [b + recon(ref_scale(strength, k / (n_steps - 1), overlap, gating)) for k in range(n_steps)]
-        attr = torch.zeros_like(x[i])
-        for k in range(n_steps - 1):
-            p = path[k].clone().requires_grad_(True)
-            score = torch.softmax(model(p[None]), -1)[0, y[i]]
-            (g,) = torch.autograd.grad(score, p)
-            attr += g * (path[k + 1] - path[k])
-        out.append(attr)
-    return torch.stack(out)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -292,7 +172,9 @@ def test_matches_authors_per_image_algorithm(smooth_model, mode, channel_mode, g
     band_order = "authors"
     ours = _sig(n_steps=n, overlap=overlap, spectral_mode=mode, channel_mode=channel_mode, gating=gating,
                 band_order=band_order, max_batch=5)(smooth_model, x, y)
-    ref = ref_sig(smooth_model, x, y, n, overlap, mode, channel_mode, gating)
+    # the authors' SpectralPathGenerator + compute_ig, one image at a time (benchmarks/reference/sig.py)
+    ref = torch.stack([authors_sig(smooth_model, x[i], _black(x[i:i + 1])[0], int(y[i]), n, overlap, mode,
+                                   channel_mode, gating) for i in range(len(x))])
     assert _rel(ours, ref) < 1e-5
 
 
@@ -345,7 +227,7 @@ def test_config_matches_defaults():
 
     cfg = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[2] / "configs/method/sig.yaml"))
     assert cfg.pop("name") == "sig"
-    params = inspect.signature(type(attribution.build_method("sig"))).parameters
+    params = option_parameters(type(attribution.build_method("sig")))
     assert set(cfg) == set(params) - {"mean", "std"}
     assert all(params[k].default == v for k, v in cfg.items())
     m = attribution.build_method("sig", **cfg)
