@@ -1,63 +1,24 @@
-"""AGI: batched implementation vs a per-image transcription of the authors' loop (upstream §2.8)."""
+"""AGI: batched implementation vs the authors' per-image loop (benchmarks.reference; upstream §2.8)."""
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from conftest import MEAN, STD, TanhNet, normalized_images
 
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.methods.agi import agi_target_classes
-
-
-def _upstream_agi(model, x, y, num_neg_cls, eps, max_iter, mean, std):
-    """Per image and target, as ``AGIExplainer._pgd_step`` with the path-style FGSM step."""
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
-    lo, hi = (0 - m) / s, (1 - m) / s
-    k = model(x[:1]).shape[1]
-    ids = list(range(0, k - 1, max(1, int(k / num_neg_cls))))
-    attrs, iters, success = [], [], []
-    for b in range(x.shape[0]):
-        data = x[b:b + 1]
-        step_grad = torch.zeros_like(data)
-        its, oks = [], []
-        for t in ids:
-            if t == int(y[b]):
-                its.append(0)
-                oks.append(False)
-                continue
-            img = data.clone()
-            c_delta = 0
-            n, ok = 0, False
-            for _ in range(max_iter):
-                img = img.detach().requires_grad_(True)
-                out = model(img)
-                if int(out.max(1, keepdim=True)[1]) == t:
-                    ok = True
-                    break
-                probs = F.softmax(out, dim=1)
-                (g_adv,) = torch.autograd.grad(probs[0, t], img, retain_graph=True)
-                (g_lab,) = torch.autograd.grad(probs[0, int(y[b])], img)
-                rect = torch.max(torch.min(img.detach() + eps * g_adv.sign(), hi), lo)
-                c_delta += -g_lab * (rect - img.detach())
-                img = rect
-                n += 1
-            step_grad += c_delta
-            its.append(n)
-            oks.append(ok)
-        attrs.append(step_grad)
-        iters.append(its)
-        success.append(oks)
-    return torch.cat(attrs), torch.tensor(iters), torch.tensor(success)
+from benchmarks.reference import authors_agi
 
 
 @pytest.mark.parametrize("eps,max_iter", [(0.05, 15), (0.3, 6)])
-def test_agi_matches_upstream_per_image_loop(eps, max_iter):
+def test_agi_matches_the_authors_per_image_loop(eps, max_iter):
     model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("agi", step_size=eps, max_iter=max_iter, mean=MEAN, std=STD, max_batch=4)
     out = m.attribute(model, x, y)
-    ref, iters, success = _upstream_agi(model, x, y, 10, eps, max_iter, MEAN, STD)
+    # per image and target, as ``AGIExplainer._pgd_step`` with the path-style FGSM step (benchmarks/reference/agi.py)
+    runs = [authors_agi(model, x[b], int(y[b]), 10, eps, max_iter, MEAN, STD) for b in range(len(x))]
+    ref = torch.stack([r.attr for r in runs])
+    iters, success = torch.tensor([r.iterations for r in runs]), torch.tensor([r.success for r in runs])
     assert out.attr.shape == x.shape and out.attr.dtype == torch.float32
     assert torch.allclose(out.attr, ref, rtol=1e-5, atol=1e-5 * ref.abs().max())
     assert torch.equal(out.extras["iterations"], iters)

@@ -23,6 +23,7 @@ import attribution
 from attribution import ConfigError, PassCounter
 from attribution.engine.normalize import gaussian_blur
 from attribution.methods.blur_ig import blur_kernel_size, blur_many
+from benchmarks.reference import authors_blur_ig
 
 M = torch.tensor(MEAN).view(1, 3, 1, 1)
 S = torch.tensor(STD).view(1, 3, 1, 1)
@@ -51,30 +52,6 @@ def prob_grad(model, x, y):
     return torch.autograd.grad(p, xr)[0]
 
 
-def authors_big(model, x, y, n_steps, max_sigma):
-    """The authors' ``BlurPathGenerator`` + ``compute_ig``, one image at a time: torchvision blur of the raw image,
-    N+1 points from sigma max to 0, a gradient at every point (the last unused), left sum."""
-    from torchvision.transforms.functional import gaussian_blur as tv_blur
-
-    sigmas = [i * max_sigma / n_steps for i in range(n_steps + 1)]
-    out = []
-    for i in range(x.shape[0]):
-        path = []
-        for j in range(n_steps + 1):
-            s = sigmas[n_steps - j]
-            if s == 0:
-                path.append(x[i].clone())
-                continue
-            k = int(6 * s + 1)
-            k = max(3, k + 1 if k % 2 == 0 else k)
-            raw = x[i] * S[0] + M[0]
-            path.append((tv_blur(raw[None], [k, k], [s, s])[0] - M[0]) / S[0])
-        pts = torch.stack(path)
-        grads = torch.cat([prob_grad(model, pts[k:k + 1], y[i:i + 1]) for k in range(len(pts))])
-        out.append((grads[:-1] * (pts[1:] - pts[:-1])).sum(0))
-    return torch.stack(out)
-
-
 # --- the blur ----------------------------------------------------------------------------------------------------
 def test_blur_many_equals_torchvision_and_engine_blur():
     from torchvision.transforms.functional import gaussian_blur as tv_blur
@@ -98,7 +75,10 @@ def test_matches_authors_per_image_loop():
     model = SmoothNet().eval()
     n, max_sigma = 20, 4.0  # k <= 25: torchvision's reflect padding is valid on 16x16
     ours = attribution.build_method("blur_ig", n_steps=n, max_sigma=max_sigma, mean=MEAN, std=STD)(model, x, y)
-    ref = authors_big(model, x, y, n, max_sigma)
+    # the authors' BlurPathGenerator + compute_ig, one image at a time: torchvision blur of the raw image, N+1 points
+    # from sigma max to 0, a gradient at every point (the last unused), left sum (benchmarks/reference/blur_ig.py)
+    ref = torch.stack([authors_blur_ig(model, x[i], int(y[i]), n, max_sigma, mean=MEAN, std=STD)
+                       for i in range(len(x))])
     err = rel_err(ours, ref)
     assert max(err) < 1e-5, err
 

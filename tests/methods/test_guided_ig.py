@@ -1,5 +1,5 @@
-"""Guided IG: agreement with PAIR saliency's GuidedIG, with the authors' per-image loop, schedule properties,
-batch/chunk invariance, pass counts, the shared inner-loop helper, and config validation.
+"""Guided IG: agreement with PAIR saliency's GuidedIG, with the authors' per-image loop (benchmarks.reference),
+schedule properties, batch/chunk invariance, pass counts, the shared inner-loop helper, and config validation.
 
 Measured (SmoothNet, 3x16x16, fraction 0.1, CPU float32):
 - schedule "pair" vs saliency.core.GuidedIG(max_dist=1.0), N=20: max|diff| / max|ref| <= 3e-7 per image.
@@ -20,6 +20,7 @@ from conftest import MEAN, STD, LinearNet, SmoothNet
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.engine.guided import guided_step, l1_distance, lerp_move, lower_quantile
+from benchmarks.reference import authors_guided_ig
 
 M = torch.tensor(MEAN).view(1, 3, 1, 1)
 S = torch.tensor(STD).view(1, 3, 1, 1)
@@ -43,44 +44,6 @@ def prob_grad(model, x, y):
     xr = x.detach().clone().requires_grad_(True)
     p = torch.softmax(model(xr), -1).gather(1, y.view(-1, 1)).sum()
     return torch.autograd.grad(p, xr)[0]
-
-
-# --- references ------------------------------------------------------------------------------------------------
-def authors_gig(model, x, b, y, n_steps, fraction):
-    """The authors' ``GuidedPathGenerator`` + ``compute_ig`` one image at a time (2N-1 passes per image), with
-    their label bug fixed (each image steered by its own label) and SIG's |gamma| <= 1e-6 tolerance."""
-    out = []
-    for i in range(x.shape[0]):
-        xi, bi, yi = x[i], b[i], y[i:i + 1]
-        x_cur, big_l, path = bi.clone(), (xi - bi).abs().sum(), []
-        for s in range(n_steps):
-            if s == n_steps - 1:
-                path.append(xi.clone())
-                break
-            path.append(x_cur.clone())
-            g = prob_grad(model, x_cur[None], yi)[0]
-            l_target = big_l * (1 - (s + 1) / n_steps)
-            gamma = math.inf
-            while gamma > 1:
-                l_cur = (x_cur - xi).abs().sum()
-                if torch.isclose(l_target, l_cur, rtol=1e-9, atol=1e-9):
-                    break
-                g[(x_cur - xi).abs() < 1e-9] = math.inf
-                thr = torch.quantile(g.abs().flatten(), fraction, interpolation="lower")
-                sel = (g.abs() <= thr) & (g != math.inf)
-                l_s = ((x_cur - xi).abs() * sel).sum()
-                gamma = (l_cur - l_target) / l_s if l_s > 0 else math.inf
-                if gamma > 1:
-                    x_cur[sel] = xi[sel]
-                else:
-                    if abs(gamma) <= 1e-6:
-                        break
-                    assert gamma > 0
-                    x_cur[sel] = x_cur[sel] + gamma * (xi[sel] - x_cur[sel])
-        pts = torch.stack(path)
-        grads = torch.cat([prob_grad(model, pts[k:k + 1], yi) for k in range(n_steps)])  # incl. the unused last
-        out.append((grads[:-1] * (pts[1:] - pts[:-1])).sum(0))
-    return torch.stack(out)
 
 
 @pytest.fixture
@@ -127,7 +90,9 @@ def test_authors_schedule_matches_per_image_reference(data):
     model = SmoothNet().eval()
     n, fraction = 30, 0.1
     ours = attribution.build_method("guided_ig", n_steps=n, fraction=fraction, mean=MEAN, std=STD)(model, x, y)
-    ref = authors_gig(model, x, b, y, n, fraction)
+    # the authors' GuidedPathGenerator + compute_ig, one image at a time (2N-1 passes per image), each image steered
+    # by its own label (benchmarks/reference/guided_ig.py)
+    ref = torch.stack([authors_guided_ig(model, x[i], b[i], int(y[i]), n, fraction) for i in range(len(x))])
     err = rel_err(ours, ref)
     assert max(err) < 1e-5, err
 

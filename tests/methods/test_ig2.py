@@ -1,57 +1,30 @@
-"""IG² (ig2): batched implementation vs a per-image transcription of the authors' loop (upstream §2.9)."""
+"""IG² (ig2): batched implementation vs the authors' per-image loop (benchmarks.reference; upstream §2.9)."""
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from conftest import MEAN, STD, TanhNet, normalized_images
 
 import attribution
 from attribution import ConfigError, PassCounter
 from attribution.methods.ig2 import find_representation_layer
+from benchmarks.reference import authors_ig2, representation
 
 
-def _upstream_ig2(model, layer, x, y, refs, steps, step_size):
-    """Per image, as ``IG2Explainer`` (hook the layer input, -MSE pull, left sum with the x-side gradient)."""
-    feats = {}
-    handle = layer.register_forward_hook(lambda m, inp, out: feats.__setitem__("f", inp[0]))
+def _authors_ig2(model, layer, x, y, refs, steps, step_size):
+    """``IG2Explainer`` one image at a time (benchmarks/reference/ig2.py), plus what the tests compare it on: f at each
+    reference copy's path end and the representation MSE at the path's two ends."""
     out, ends, mse0, mse1 = [], [], [], []
-    try:
-        for b in range(x.shape[0]):
-            references = refs[b]
-            n = references.shape[0]
-            xr = x[b].unsqueeze(0).expand(n, -1, -1, -1)
-            with torch.no_grad():
-                model(references)
-            target_reps = feats["f"].clone()
-            delta = torch.zeros_like(xr)
-            path = [xr.clone()]
-            for i in range(steps):
-                cur = (xr + delta).clone().detach().requires_grad_(True)
-                model(cur)
-                loss = -F.mse_loss(feats["f"], target_reps)
-                (g,) = torch.autograd.grad(loss, cur)
-                norm = torch.norm(g.view(n, -1), p=2, dim=1, keepdim=True).clamp(min=1e-10)
-                delta = delta + g / norm.view(n, 1, 1, 1) * step_size
-                path.append((xr + delta).clone())
-            attr = torch.zeros_like(path[0])
-            for i in range(1, len(path)):
-                p = path[i - 1].clone().requires_grad_(True)
-                prob = torch.softmax(model(p), -1)[:, y[b]]
-                (g,) = torch.autograd.grad(prob.sum(), p)
-                attr = attr + (path[i - 1] - path[i]) * g
-            out.append(attr.mean(dim=0))
-            with torch.no_grad():
-                ends.append(torch.softmax(model(path[-1]), -1)[:, y[b]])
-                model(path[0])
-                mse0.append(((feats["f"] - target_reps) ** 2).flatten(1).mean(1))
-                model(path[-1])
-                mse1.append(((feats["f"] - target_reps) ** 2).flatten(1).mean(1))
-    finally:
-        handle.remove()
+    for b in range(x.shape[0]):
+        run = authors_ig2(model, layer, x[b], int(y[b]), refs[b], steps, step_size)
+        out.append(run.attr)
+        with torch.no_grad():
+            ends.append(torch.softmax(model(run.path[-1]), -1)[:, y[b]])
+        for mse, pt in ((mse0, run.path[0]), (mse1, run.path[-1])):
+            mse.append(((representation(model, layer, pt) - run.target_reps) ** 2).flatten(1).mean(1))
     return torch.stack(out), torch.stack(ends), torch.stack(mse0), torch.stack(mse1)
 
 
-def test_ig2_matches_upstream_per_image_loop_batch_bank():
+def test_ig2_matches_the_authors_loop_batch_bank():
     model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("ig2", steps=20, step_size=0.05, rep_layer="head", seed=3, max_batch=2)
     out = m.attribute(model, x, y)
@@ -59,7 +32,7 @@ def test_ig2_matches_upstream_per_image_loop_batch_bank():
     assert idx.shape == (3, 1)
     assert (idx[:, 0] != torch.arange(3)).all()  # without a bank: the *other* images of the batch
     refs = [x[idx[b]] for b in range(3)]
-    ref, ends, mse0, mse1 = _upstream_ig2(model, model.head, x, y, refs, 20, 0.05)
+    ref, ends, mse0, mse1 = _authors_ig2(model, model.head, x, y, refs, 20, 0.05)
     assert out.attr.shape == x.shape and out.attr.dtype == torch.float32
     assert torch.allclose(out.attr, ref, rtol=1e-5, atol=1e-5 * ref.abs().max())
     assert torch.allclose(out.extras["f_path_end_per_reference"], ends, atol=1e-6)
@@ -67,7 +40,7 @@ def test_ig2_matches_upstream_per_image_loop_batch_bank():
     assert torch.allclose(out.extras["rep_mse_end"], mse1, rtol=1e-4, atol=1e-9)
 
 
-def test_ig2_matches_upstream_with_bank_and_several_references():
+def test_ig2_matches_the_authors_loop_with_bank_and_several_references():
     model, x, y = TanhNet().eval(), normalized_images(), torch.tensor([3, 1, 4])
     bank = torch.cat([normalized_images(n=5, seed=7), x[1:2]])  # image 1 is also in the bank
     m = attribution.build_method("ig2", steps=12, n_references=3, rep_layer="head", seed=11, references=bank,
@@ -75,7 +48,7 @@ def test_ig2_matches_upstream_with_bank_and_several_references():
     out = m.attribute(model, x, y)
     idx = out.extras["reference_indices"]
     assert idx.shape == (3, 3) and all(len(set(r.tolist())) == 3 for r in idx)  # distinct per image
-    ref, *_ = _upstream_ig2(model, model.head, x, y, [bank[idx[b]] for b in range(3)], 12, 0.02)
+    ref, *_ = _authors_ig2(model, model.head, x, y, [bank[idx[b]] for b in range(3)], 12, 0.02)
     assert torch.allclose(out.attr, ref, rtol=1e-5, atol=1e-5 * ref.abs().max())
     # batch invariance: one image at a time gives the same rows (same draws -> same references)
     single = attribution.build_method("ig2", steps=12, n_references=3, rep_layer="head", seed=11, references=bank)

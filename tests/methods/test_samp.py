@@ -1,4 +1,4 @@
-"""SAMP: batched implementation vs a per-image transcription of the authors' loop (upstream §2.10)."""
+"""SAMP: batched implementation vs the authors' per-image loop (benchmarks.reference; upstream §2.10)."""
 import math
 
 import numpy as np
@@ -9,68 +9,11 @@ from conftest import MEAN, STD, LinearNet, TanhNet, normalized_images
 import attribution
 from attribution import PassCounter
 from attribution.methods.samp import samp_blur, samp_kernel
+from benchmarks.reference import authors_samp
 
 
 def _black():
     return (torch.zeros(1, 3, 1, 1) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-
-
-def _upstream_line(model, img, label, ref, line, step, n_frag, objective="prob", momen=None):
-    """``SAMPExplainer._generate_cam`` for one image (BS = 1)."""
-    inverse = line == "deletion"
-    _, c, h, w = img.shape
-    cur = img.clone() if inverse else ref.clone()
-    end = ref if inverse else img.clone()
-    step_bound = (cur - end).abs().view(1, -1).sum(-1) / n_frag
-    cam = torch.zeros(1, h, w)
-    grads = None
-    n_iter = 0
-    sel = torch.any(~torch.isclose(cur, end), dim=1)
-    while torch.any(sel):
-        p = cur.clone().requires_grad_(True)
-        out = model(p)
-        score = torch.softmax(out, -1)[:, label] if objective == "prob" else out[:, label]
-        (g,) = torch.autograd.grad(score.sum(), p)
-        if grads is not None and momen is not None:
-            grads = momen * g + (1 - momen) * grads
-        else:
-            grads = g
-        with torch.no_grad():
-            delta = end - cur
-            proj = torch.sum(grads * delta, dim=1)
-            q = step / (h * w)
-            if inverse:
-                proj[~sel] = float("inf")
-                thr = torch.quantile(proj.view(1, -1), q=q, dim=-1, interpolation="lower", keepdim=True) + 1e-6
-                upd = proj < thr[:, :, None]
-            else:
-                proj[~sel] = float("-inf")
-                thr = torch.quantile(proj.view(1, -1), q=1 - q, dim=-1, interpolation="higher", keepdim=True) - 1e-6
-                upd = proj > thr[:, :, None]
-            move = delta * upd.unsqueeze(1).expand(-1, c, -1, -1)
-            l1 = move.abs().view(1, -1).sum(-1)
-            if l1 > step_bound:
-                move *= (step_bound / (l1 + 1e-8))[:, None, None, None]
-            cur = cur + move
-            cam += torch.sum(move * grads, dim=1)
-            sel = torch.any(~torch.isclose(cur, end), dim=1)
-        n_iter += 1
-    return (-cam if inverse else cam), n_iter
-
-
-def _upstream_samp(model, x, y, lines=("deletion", "insertion"), step=5, n_frag=5, objective="prob", momen=None):
-    attrs, iters = [], []
-    for b in range(x.shape[0]):
-        img = x[b:b + 1]
-        cams, its = [], []
-        for line in lines:
-            ref = _black().expand_as(img) if line == "deletion" else samp_blur(img, 11, 5)
-            cam, n = _upstream_line(model, img, int(y[b]), ref, line, step, n_frag, objective, momen)
-            cams.append(cam)
-            its.append(n)
-        attrs.append(torch.stack(cams).sum(0).unsqueeze(1).expand(-1, 3, -1, -1))
-        iters.append(its)
-    return torch.cat(attrs), torch.tensor(iters)
 
 
 @pytest.mark.parametrize("kw,scale", [
@@ -79,13 +22,15 @@ def _upstream_samp(model, x, y, lines=("deletion", "insertion"), step=5, n_frag=
     (dict(direction="insertion", n_frag=40), 0.3),  # most moves scaled down to the step bound
     (dict(direction="deletion"), 0.01),  # tiny prob gradients: the +1e-6 slack selects many pixels at once
 ])
-def test_samp_matches_upstream_per_image_loop(kw, scale):
+def test_samp_matches_the_authors_per_image_loop(kw, scale):
     model, x, y = TanhNet(scale=scale).eval(), normalized_images(), torch.tensor([0, 1, 2])
     m = attribution.build_method("samp", mean=MEAN, std=STD, max_batch=4, **kw)
     out = m.attribute(model, x, y)
     lines = m.lines
-    ref, iters = _upstream_samp(model, x, y, lines, kw.get("step_size", 5), kw.get("n_frag", 5),
-                                momen=kw.get("momentum"))
+    # ``SAMPExplainer._generate_cam`` one image at a time (benchmarks/reference/samp.py)
+    runs = [authors_samp(model, x[b], int(y[b]), lines, kw.get("step_size", 5), kw.get("n_frag", 5),
+                         momen=kw.get("momentum"), mean=MEAN, std=STD) for b in range(len(x))]
+    ref, iters = torch.stack([r.attr for r in runs]), torch.tensor([r.iterations for r in runs])
     assert out.attr.shape == x.shape and out.attr.dtype == torch.float32
     assert torch.allclose(out.attr, ref, rtol=1e-5, atol=1e-5 * ref.abs().max())
     for j, line in enumerate(lines):

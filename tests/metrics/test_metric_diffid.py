@@ -8,6 +8,7 @@ from torch import nn
 
 import attribution
 from attribution import PassCounter
+from benchmarks.reference import diffid_curves
 
 
 class SumModel(nn.Module):
@@ -64,42 +65,6 @@ def test_diffid_counts_match_the_authors():
     assert m.counts(3 * 256 * 256) == [19660, 39321, 58982, 78643, 98304, 117964, 137625, 157286, 176947]
 
 
-def _reference(model, x, attr, y, fill="mean", score="hard"):
-    """The authors' protocol written as loops over images, ratios and directions (numpy ranking)."""
-    from torchvision.transforms.functional import gaussian_blur
-
-    ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    out = np.zeros((len(x), 2, 9))
-    for b in range(len(x)):
-        flat = x[b].flatten()
-        d = flat.numel()
-        order = np.argsort(-attr[b].abs().flatten().numpy(), kind="stable")
-        with torch.no_grad():
-            p0 = torch.softmax(model(x[b:b + 1]), -1)[0, y[b]]
-        for direction in range(2):
-            for j, r in enumerate(ratios):
-                k = int(d * r)
-                idx = order[:k] if direction == 1 else order[d - k:]
-                replace = torch.zeros(d, dtype=torch.bool)
-                replace[torch.from_numpy(idx.copy())] = True
-                if fill == "mean":
-                    val = flat[~replace].sum() / ((~replace).sum() + 1e-8)
-                elif fill == "zero":
-                    val = torch.tensor(0.0)
-                elif fill == "blur":
-                    val = gaussian_blur(x[b:b + 1], [11, 11], [5.0, 5.0]).flatten()
-                else:
-                    val = nn.functional.avg_pool2d(x[b:b + 1], 11, 1, 5).flatten()
-                pert = torch.where(replace, val, flat).view(1, *x.shape[1:])
-                with torch.no_grad():
-                    logits = model(pert)
-                if score == "hard":
-                    out[b, direction, j] = float(logits.argmax(-1).item() == y[b].item())
-                else:
-                    out[b, direction, j] = min(1.0, max(0.0, float(torch.softmax(logits, -1)[0, y[b]] / (p0 + 1e-8))))
-    return out
-
-
 @pytest.mark.parametrize("fill,score", [("mean", "hard"), ("zero", "soft"), ("blur", "hard"), ("avgpool", "soft")])
 def test_diffid_matches_loop_reference(smooth_model, images, fill, score):
     x, y = images
@@ -108,7 +73,9 @@ def test_diffid_matches_loop_reference(smooth_model, images, fill, score):
     with torch.no_grad():
         y = smooth_model(x).argmax(-1)  # so that the hard score is not trivially zero
     out = attribution.build_metric("diffid", fill=fill, score=score, max_batch=5)(smooth_model, x, attr, y)
-    ref = _reference(smooth_model, x, attr, y, fill, score)
+    # the authors' protocol as loops over images, ratios and directions, stable numpy ranking
+    # (benchmarks/reference/diffid.py)
+    ref = np.stack([diffid_curves(smooth_model, x[b], attr[b], int(y[b]), fill, score) for b in range(len(x))])
     np.testing.assert_allclose(out["insertion_curve"].numpy(), ref[:, 0], atol=1e-5)
     np.testing.assert_allclose(out["deletion_curve"].numpy(), ref[:, 1], atol=1e-5)
     np.testing.assert_allclose(out["diffid"].numpy(), (ref[:, 0] - ref[:, 1]).mean(1), atol=1e-5)
