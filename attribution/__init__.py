@@ -6,10 +6,11 @@
     metric = attribution.build_metric("diffid")
     scores = metric(model, x, attr, target)      # dict of per-image tensors
 """
-from .errors import ConfigError
-from .methods import METHODS, Attribution, AttributionMethod, register_method
-from .metrics import METRICS, register_metric
 from .engine import PassCounter
+from .errors import ConfigError, UnknownNameError, UnknownOptionError
+from .methods import METHODS, Attribution, AttributionMethod, PathMethod, register_method
+from .metrics import METRICS, register_metric
+from .registry import Column, MethodInfo, MetricInfo
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,17 @@ def build_method(name: str, **kwargs) -> AttributionMethod:
     return METHODS.build(name, **kwargs)
 
 
+def method_info(name: str) -> MethodInfo:
+    """The registered facts about a method: display and LaTeX names, paper order, whether it needs a VAE or a
+    reference bank, whether it is a path method (see :class:`attribution.registry.MethodInfo`)."""
+    return METHODS.info(name)
+
+
+def method_options(name: str) -> dict:
+    """{option: default} that :func:`build_method` accepts for ``name`` (along the class hierarchy)."""
+    return METHODS.options(name)
+
+
 def available_metrics():
     """Names accepted by :func:`build_metric`, sorted."""
     return METRICS.names()
@@ -34,5 +46,12 @@ def build_metric(name: str, **kwargs):
     return METRICS.build(name, **kwargs)
 
 
-__all__ = ["available_methods", "build_method", "available_metrics", "build_metric", "register_method",
-           "register_metric", "Attribution", "AttributionMethod", "PassCounter", "ConfigError"]
+def metric_info(name: str) -> MetricInfo:
+    """The registered facts about a metric: its scalar output columns with their direction, its curve levels."""
+    return METRICS.info(name)
+
+
+__all__ = ["available_methods", "build_method", "method_info", "method_options", "available_metrics",
+           "build_metric", "metric_info", "register_method", "register_metric", "Attribution", "AttributionMethod",
+           "PathMethod", "PassCounter", "ConfigError", "UnknownNameError", "UnknownOptionError", "Column",
+           "MethodInfo", "MetricInfo"]

@@ -143,7 +143,7 @@ class LatentPathMethod(PathMethod):
 
 
 # -- MA-GIG ----------------------------------------------------------------------------------------------------
-@register_method("ma_gig")
+@register_method("ma_gig", display="MA-GIG", order=10, aliases=("magig", "latentgig"))
 class MAGIG(LatentPathMethod):
     """MA-GIG: Guided IG in a VAE's latent space (upstream ``latent_gig``; docs/upstream_methods.md section 2.5).
 
@@ -282,7 +282,7 @@ class _DecodedPath:
         return out
 
 
-@register_method("eig")
+@register_method("eig", display="EIG", order=3)
 class EIG(LatentPathMethod):
     """Enhanced Integrated Gradients: IG along a straight (or slerp) latent path, decoded (upstream ``eig``).
 
@@ -327,7 +327,7 @@ class EIG(LatentPathMethod):
 
 
 # -- Manifold IG -----------------------------------------------------------------------------------------------
-@register_method("mig")
+@register_method("mig", display="MIG", order=4)
 class ManifoldIG(LatentPathMethod):
     """Manifold Integrated Gradients (Jha et al., ICML 2024) as the MA-GIG authors run it (upstream ``mig``, section
     2.7): the latent line z_i = z_b + (i/(T-1)) (z_x - z_b), T = ``n_steps``, relaxed towards a geodesic.

@@ -8,10 +8,24 @@ import torch
 from ..engine.chunking import Chunker
 from ..engine.normalize import Normalizer
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Column, MetricInfo, Registry
 
-METRICS = Registry("metric")
-register_metric = METRICS.register
+
+
+def _metric_info(name: str, factory, *, columns=(), levels=None) -> MetricInfo:
+    cols = tuple(c if isinstance(c, Column) else Column(*c) for c in columns)
+    return MetricInfo(name=name, columns=cols, levels=None if levels is None else tuple(float(v) for v in levels),
+                      factory=factory)
+
+
+METRICS = Registry("metric", _metric_info)
+
+
+def register_metric(name: str, *, columns=(), levels=None):
+    """Register a metric under its config name, with its facts (:class:`attribution.registry.MetricInfo`):
+    ``columns``, its scalar outputs as ``(key, table label, "max" | "min")`` (direction: which is better), and
+    ``levels``, the x positions of its curves at default settings (None: evenly spaced on [0, 1])."""
+    return METRICS.register(name, columns=columns, levels=levels)
 
 
 class Metric:

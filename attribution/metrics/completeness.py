@@ -8,7 +8,7 @@ from ..engine.normalize import resolve_baseline
 from .base import Metric, register_metric
 
 
-@register_metric("completeness")
+@register_metric("completeness", columns=(("completeness_error", "CompErr (metric)", "min"),))
 class Completeness(Metric):
     """Options: ``baseline`` (as for methods), ``objective`` ("prob" | "logit"), ``mean``/``std``."""
 

@@ -47,7 +47,8 @@ SCORES = ("hard", "soft")
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-@register_metric("diffid")
+@register_metric("diffid", columns=(("diffid", "DiffID", "max"), ("insertion", "Ins", "max"),
+                                     ("deletion", "Del", "min")), levels=DEFAULT_RATIOS)
 class DiffID(Metric):
     """DiffID, insertion and deletion of the MA-GIG / SIG benchmark (see the module docstring).
 

@@ -185,7 +185,7 @@ def aggregate_pic(curves, method: str = "median") -> dict[str, object]:
 # ---------------------------------------------------------------------------------------------------------------
 # The metric
 # ---------------------------------------------------------------------------------------------------------------
-@register_metric("pic")
+@register_metric("pic", columns=(("sic", "SIC", "max"), ("aic", "AIC", "max")))
 class PIC(Metric):
     """AIC and SIC per image (see the module docstring).
 

@@ -283,8 +283,19 @@ def _make_factory(registered: str, class_name: str):
     return factory
 
 
+#: which way each adapter's score is better ("max": higher)
+QUANTUS_DIRECTIONS = {
+    "quantus_faithfulness_correlation": "max", "quantus_faithfulness_estimate": "max",
+    "quantus_pixel_flipping": "min",  # AUC of the class score while the most relevant features are removed
+    "quantus_region_perturbation": "max",  # AOPC-style drop of the score: larger = more faithful
+    "quantus_monotonicity": "max", "quantus_monotonicity_correlation": "max",
+    "quantus_road": "min",  # MoRF accuracy curve under noisy linear imputation
+    "quantus_irof": "max",  # area over the curve
+    "quantus_selectivity": "min", "quantus_sufficiency": "max", "quantus_infidelity": "min",
+}
+
 for _name, (_cls, _, _) in QUANTUS_METRICS.items():
-    register_metric(_name)(_make_factory(_name, _cls))
+    register_metric(_name, columns=((_name, _cls, QUANTUS_DIRECTIONS[_name]),))(_make_factory(_name, _cls))
 
 
 @register_metric("quantus")
@@ -294,4 +305,4 @@ def quantus_metric(metric_name: str = "PixelFlipping", **options) -> QuantusMetr
     return QuantusMetric(metric_name, **options)
 
 
-__all__ = ["QUANTUS_METRICS", "QuantusMetric", "snake_case"]
+__all__ = ["QUANTUS_DIRECTIONS", "QUANTUS_METRICS", "QuantusMetric", "snake_case"]
