@@ -36,7 +36,7 @@ def test_the_speed_benchmark_interface_and_the_old_module_name():
     assert all(hasattr(ref, name) for name in ref.__all__)
 
 
-def test_upstream_costs_are_the_documented_rows():
+def test_authors_costs_are_the_documented_rows():
     """docs/upstream_methods.md sections 2.13 and 11 at N = 200."""
     rows = {name: cost(200) for name, cost in ref.UPSTREAM_COSTS.items()}
     assert rows == {"grad_input": {"fb": 1}, "ig": {"fb": 200}, "sig": {"fb": 200}, "blur_ig": {"fb": 201},
