@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import published as pub  # noqa: E402
-from benchmarks import table as tab  # noqa: E402
+from benchmarks.report import published as pub  # noqa: E402
+from benchmarks.report import table as tab  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import embedded  # noqa: E402
+from benchmarks.assets import embedded  # noqa: E402
 
 ORDER = ("photos", "efficientnet_lite0", "mnist_data", "mnist_classifier", "mnist_vae")
 _SUMMARY = {

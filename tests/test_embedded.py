@@ -12,7 +12,7 @@ import torch
 from attribution.classifiers import build_classifier
 from attribution.datasets import build_dataset
 from attribution.errors import ConfigError
-from benchmarks import embedded
+from benchmarks.assets import embedded
 
 QUICK_ACCURACY_FLOOR = 0.5   # 1 epoch on 1,000 digits (chance: 0.1); the full budget reaches ~0.98
 QUICK_MSE_CEILING = 0.06     # per-pixel MSE in [0,1]; predicting the mean digit gives ~0.09

@@ -18,9 +18,9 @@ from attribution.engine.guided import guided_step, l1_distance, l1_schedule
 from attribution.engine.normalize import gaussian_blur
 from attribution.engine.spectral import GATINGS, decompose, gate, spectral_offsets
 from attribution.methods.ig import linear_points
-from benchmarks.cache import _file_name
+from benchmarks.io.cache import _file_name
 from benchmarks.run import parse_shard, shard_slice
-from benchmarks.store import run_stem
+from benchmarks.io.store import run_stem
 
 SETTINGS = {"deadline": None, "database": None, "derandomize": True,
             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}

@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from benchmarks import figures as figs
-from benchmarks.report import write_report
+from benchmarks.report import figures as figs
+from benchmarks.report.page import write_report
 from synth_store import synth_store, write_store
 
 torch = pytest.importorskip("torch")

@@ -1,7 +1,7 @@
 """benchmarks.flops: the FLOP counter on a hand-computed layer, the cost combination, and the method rows."""
 import torch
 
-from benchmarks import flops
+from benchmarks.perf import flops
 
 
 def test_count_flops_of_a_convolution_by_hand():

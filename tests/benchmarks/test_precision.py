@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import precision
+from benchmarks.perf import precision
 
 
 def test_spearman_hand_cases():

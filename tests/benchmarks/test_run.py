@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from benchmarks import run as runner
-from benchmarks.store import load_store
+from benchmarks.io.store import load_store
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -280,7 +280,7 @@ def test_parse_shard(value, ok):
 ])
 def test_bad_values_fail_before_any_work(conf, tmp_path, override, message, monkeypatch):
     built = []
-    monkeypatch.setattr(runner, "_build", lambda *a, **k: built.append(a) or (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(runner.planning, "_build", lambda *a, **k: built.append(a) or (_ for _ in ()).throw(AssertionError))
     with pytest.raises((ValueError, KeyError, TypeError), match=message):
         run_inproc(base_overrides(conf, tmp_path / "out", override))
     assert not built
@@ -399,7 +399,7 @@ def test_experiment_grids_cover_what_they_promise():
 
 def test_wandb_logger_gets_the_rows(conf, tmp_path, monkeypatch):
     """logger=wandb goes through benchmarks.wandb_log.WandbLogger: every batch's rows, then the final store rows."""
-    import benchmarks.wandb_log as wl
+    import benchmarks.report.wandb_log as wl
 
     seen = {"rows": 0, "final": None, "kw": None}
 
@@ -425,7 +425,7 @@ def test_attribution_grid_from_the_cache(conf, tmp_path):
     """finalize draws one image x method grid per (dataset, model) from the kept samples and the cache."""
     from PIL import Image
 
-    from benchmarks.grids import samples_path
+    from benchmarks.report.grids import samples_path
 
     out = tmp_path / "out"
     for method in ("ig", "grad_input"):

@@ -7,7 +7,7 @@ import torch
 
 import attribution
 from benchmarks import reference_loops as rl
-from benchmarks import speed
+from benchmarks.perf import speed
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.stats import bootstrap_ci, holm, paired_comparisons, paired_values, wilcoxon_p
+from benchmarks.report.stats import bootstrap_ci, holm, paired_comparisons, paired_values, wilcoxon_p
 
 
 def test_bootstrap_ci_mean_interval_and_determinism():
@@ -29,7 +29,7 @@ def test_bootstrap_ci_edge_cases():
 
 
 def test_bootstrap_chunked_equals_count_matrix(monkeypatch):
-    import benchmarks.stats as st
+    import benchmarks.report.stats as st
 
     x = np.random.default_rng(3).random(50)
     ref = bootstrap_ci(x, n_boot=500, seed=4)  # cached count matrix

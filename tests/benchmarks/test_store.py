@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.cache import AttributionCache, roundtrip
-from benchmarks.store import KEY, ShardWriter, atomic_write_text, load_store, remove_stale_temps, run_stem, store_dir
+from benchmarks.io.cache import AttributionCache, roundtrip
+from benchmarks.io.store import KEY, ShardWriter, atomic_write_text, load_store, remove_stale_temps, run_stem, store_dir
 
 
 def rows(ids, method="ig", value=0.0, shard="0/1"):
@@ -28,7 +28,7 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path):
     p = tmp_path / "f.txt"
     atomic_write_text(p, "old")
 
-    from benchmarks.store import atomic_write
+    from benchmarks.io.store import atomic_write
 
     def broken(tmp):
         Path(tmp).write_text("half")
@@ -147,7 +147,7 @@ def test_curve_columns_of_different_lengths_survive(tmp_path):
 
 def test_files_get_the_usual_mode(tmp_path):
     """Not mkstemp's 0600: other users of a shared cluster filesystem can read the results."""
-    from benchmarks import store
+    from benchmarks.io import store
 
     p = atomic_write_text(tmp_path / "m.json", "{}")
     assert (p.stat().st_mode & 0o777) == (0o666 & ~store._UMASK)

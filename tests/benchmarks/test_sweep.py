@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_run import base_overrides, cli, write_conf
 
-from benchmarks.store import load_store
+from benchmarks.io.store import load_store
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import published as pub
-from benchmarks import table as tab
+from benchmarks.report import published as pub
+from benchmarks.report import table as tab
 from synth_store import synth_store, write_store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from synth_store import synth_store
 
 wandb = pytest.importorskip("wandb")
 
-from benchmarks.wandb_log import WandbLogger, offline_runs, read_offline_run, read_table  # noqa: E402
+from benchmarks.report.wandb_log import WandbLogger, offline_runs, read_offline_run, read_table  # noqa: E402
 
 CFG = {"dataset": {"name": "imagenet"}, "model": {"name": "resnet18"},
        "method": {"name": "ig", "n_steps": 200, "baseline": "black"}, "seed": 0}

@@ -10,8 +10,8 @@ from fault_helpers import add_configs, base_overrides, run_inproc, write_conf
 from torch import nn
 
 import attribution
-from benchmarks.store import load_store
-from benchmarks.table import status_counts, summarize
+from benchmarks.io.store import load_store
+from benchmarks.report.table import status_counts, summarize
 
 IDS = [f"im/{i:02d}.png" for i in range(8)]
 EXPECTED = {

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fault_helpers import ROOT, base_overrides, child_env, write_conf
 
-from benchmarks import store
-from benchmarks.store import KEY, ShardWriter, load_store
+from benchmarks.io import store
+from benchmarks.io.store import KEY, ShardWriter, load_store
 
 
 def _rows(ids, tag="a"):

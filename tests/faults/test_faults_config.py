@@ -24,7 +24,7 @@ def no_build(monkeypatch):
         built.append(kind)
         raise AssertionError(f"{kind} was loaded before the config was rejected")
 
-    monkeypatch.setattr(runner, "_build", refuse)
+    monkeypatch.setattr(runner.planning, "_build", refuse)
     return built
 
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from fault_helpers import base_overrides, comparable, run_inproc, write_conf
 
-from benchmarks.cache import AttributionCache
-from benchmarks.store import KEY, load_store
+from benchmarks.io.cache import AttributionCache
+from benchmarks.io.store import KEY, load_store
 
 IDS = [f"im/{i:02d}.png" for i in range(6)]
 

@@ -14,7 +14,7 @@ from fault_helpers import add_configs, base_overrides, run_inproc, write_conf
 from PIL import Image
 
 from attribution.datasets import build_dataset
-from benchmarks.store import load_store
+from benchmarks.io.store import load_store
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -12,8 +12,8 @@ import time
 import pandas as pd
 from fault_helpers import ROOT, base_overrides, child_env, cli, comparable, run_inproc, write_conf
 
-from benchmarks.store import KEY, load_store
-from benchmarks.table import summarize
+from benchmarks.io.store import KEY, load_store
+from benchmarks.report.table import summarize
 
 N_IMAGES = 8
 #: 4 batches of 2; IG with 4 points; DiffID with 3 ratios (curves as list columns) and the completeness metric

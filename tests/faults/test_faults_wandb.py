@@ -8,7 +8,7 @@ import sys
 import pytest
 from fault_helpers import base_overrides, run_inproc, write_conf
 
-from benchmarks.store import load_store
+from benchmarks.io.store import load_store
 
 wandb = pytest.importorskip("wandb")
 

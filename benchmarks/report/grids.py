@@ -3,7 +3,7 @@
 The runner keeps the pixels of the first images of each (dataset, model) in
 ``<out_dir>/figures/samples/<dataset>__<model>.npz``; :func:`write_attribution_grids` pairs them with every
 method's cached attributions and draws ``figures/attributions__<dataset>__<model>.png``
-(:func:`benchmarks.figures.attribution_grid`).
+(:func:`benchmarks.report.figures.attribution_grid`).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import _file_name
-from .store import _safe, atomic_write
+from ..io.cache import _file_name
+from ..io.store import _safe, atomic_write
 
 N_SAMPLES = 4
 

@@ -1,7 +1,7 @@
 """Published numbers as data, and the comparison of our table with them.
 
 The numbers live in ``results/published/*.csv`` (long format, one row per (dataset, model, method, metric)
-cell). They were parsed from ``../shared/reference/published.md`` by :func:`parse_published_md`; rerun
+cell). They were parsed from ``docs/published.md`` by :func:`parse_published_md`; rerun
 ``python scripts/compare_published.py --parse <published.md>`` to regenerate them.
 
 - ``sig_imagenet.csv``: SIG (KDD 2026) poster table "Faithfulness on ImageNet" (exact; marks = bold/underline
@@ -25,9 +25,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PUBLISHED_DIR = REPO / "results" / "published"
-REFERENCE_MD = REPO.parent / "shared" / "reference" / "published.md"
+REFERENCE_MD = REPO / "docs" / "published.md"
 
 COLUMNS = ["source", "dataset", "model", "method", "metric", "label", "value", "mark", "kind", "note"]
 
@@ -191,7 +191,7 @@ def load_published(directory=PUBLISHED_DIR) -> pd.DataFrame:
 def compare_with_published(ours: pd.DataFrame, published: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """Match our cell means with the published values.
 
-    ``ours``: the long summary of :func:`benchmarks.table.summarize` (columns dataset, model, method, column,
+    ``ours``: the long summary of :func:`benchmarks.report.table.summarize` (columns dataset, model, method, column,
     mean, lo, hi, n) — or any frame with those columns. Matching is on canonical (dataset, model, method) and the
     metric column. Returns columns: dataset, model, method, metric, label, ours, ours_lo, ours_hi, n, published,
     delta (= ours - published), within_ci (published inside our 95% interval), mark, kind, source, note.

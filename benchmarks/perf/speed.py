@@ -358,7 +358,7 @@ def _load1() -> float:
 def build_model(name: str, num_classes: int, device: torch.device, channels_last: bool, seed: int = 0):
     """A random-weight classifier in eval mode with frozen parameters (as the harness builds them)."""
     torch.manual_seed(seed)
-    cfg_path = Path(__file__).resolve().parent.parent / "configs" / "model" / f"{name}.yaml"
+    cfg_path = Path(__file__).resolve().parents[2] / "configs" / "model" / f"{name}.yaml"
     if name == "tiny":
         import timm
 
@@ -557,8 +557,10 @@ def lower_bound(rows: Dict[str, float], t: Dict[str, float]) -> Optional[float]:
 # Building methods and metrics
 # ---------------------------------------------------------------------------------------------------------------
 def _params(factory) -> Dict[str, inspect.Parameter]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    return dict(inspect.signature(target).parameters)
+    """The factory's keyword options along its class hierarchy (the registry's view)."""
+    from attribution.registry import option_parameters
+
+    return dict(option_parameters(factory) or {})
 
 
 def method_kwargs(name: str, cfg: Config, vae, warm: bool = False, chunk_rows: Optional[int] = None):
@@ -912,7 +914,7 @@ class SpeedBench:
         import attribution
         from attribution.vae import VAEPassCounter
 
-        from . import reference_loops as rl
+        from .. import reference_loops as rl
 
         c, x, y, model = self.cfg, self.x, self.target, self.model
         row = self.base_row("method", name)

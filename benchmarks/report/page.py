@@ -1,7 +1,7 @@
 """A self-contained HTML report per experiment folder.
 
 ``write_report(out_dir)`` (or ``python -m benchmarks.report <out_dir>``) reads the store, (re)writes the tables
-(:mod:`benchmarks.table`), draws the curve figures into ``<out_dir>/figures/`` (:mod:`benchmarks.figures`), and
+(:mod:`benchmarks.report.table`), draws the curve figures into ``<out_dir>/figures/`` (:mod:`.figures`), and
 writes ``<out_dir>/report.html`` holding: the tables of every metric set (best bold, second underlined, interval
 in the hover text), the paired comparison with the baseline, the comparison with the published numbers, every PNG
 under ``figures/`` (curves, and the attribution grids the runner saved there), and the provenance of the rows

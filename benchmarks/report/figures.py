@@ -62,13 +62,13 @@ def abs_grayscale_norm(attr) -> np.ndarray:
 
 
 def _method_sort(methods):
-    from .table import _variant_sort_key
+    from .names import _variant_sort_key
 
     return _variant_sort_key(methods)
 
 
 def _display(method):
-    from .table import display_method
+    from .names import display_method
 
     return display_method(method)
 
@@ -177,7 +177,7 @@ def curve_x(metric: str, k: int) -> np.ndarray:
 def _colors(methods):
     """A fixed colour per method (tab10 + black for the eleventh), grey for random, tab20's light shades else."""
     plt = _mpl()
-    from .table import METHOD_ORDER
+    from .names import METHOD_ORDER
 
     base10, light = plt.get_cmap("tab10"), plt.get_cmap("tab20")
     out = {}
@@ -230,7 +230,8 @@ def curve_figure(df: pd.DataFrame, metric: str, path, title: Optional[str] = Non
 
 def curve_figures(df: pd.DataFrame, fig_dir) -> List[Path]:
     """Write ``curves__<dataset>__<model>__<metric>.png`` for every curve metric; returns the paths."""
-    from .table import dataset_order, model_order, with_variants
+    from .names import dataset_order, model_order
+    from .table import with_variants
 
     if df is None or df.empty or not curve_columns(df):
         return []

@@ -95,10 +95,9 @@ def ours_rows(name: str, n_steps: int, size: int) -> dict:
 
 
 def _params(factory):
-    import inspect
+    from attribution.registry import option_parameters
 
-    target = factory.__init__ if isinstance(factory, type) else factory
-    return inspect.signature(target).parameters
+    return option_parameters(factory) or {}
 
 
 def table(model_name: str, size: int, n_steps: int, vae_kind: str = "sd") -> str:

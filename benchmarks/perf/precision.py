@@ -74,13 +74,9 @@ def suite_overrides(suite: str, device: str) -> list[str]:
 
 
 def compose_config(overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from ..run import compose_config as compose
 
-    from .run import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="precision"):
-        return OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
+    return compose(overrides, job_name="precision")
 
 
 def load_suite(overrides: list[str]):
@@ -88,7 +84,7 @@ def load_suite(overrides: list[str]):
     labels [B]) for the suite's ``overrides``; the first ``n`` images are taken by the caller."""
     from attribution.engine import Normalizer
 
-    from .run import build, plan
+    from ..run import build, plan
 
     ov = [*overrides, "method=ig"]
     cfg = compose_config(ov)
@@ -104,7 +100,7 @@ def load_suite(overrides: list[str]):
 def method_options(overrides: list[str], name: str, n_steps) -> dict:
     """Method ``name``'s keywords as the suite runs it (configs/method/<name>.yaml + the experiment's and the
     suite's method_settings), float32; ``n_steps`` replaces the steps where given."""
-    from .run import method_config
+    from ..run import method_config
 
     opts = method_config(compose_config([*overrides, f"method={name}"]))
     for key in ("name", "autocast"):
@@ -137,7 +133,8 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print, 
     from attribution.engine.integrate import completeness_error
     from attribution.methods import METHODS
 
-    from .run import _build, resolve_embedded
+    from ..run import resolve_embedded
+    from ..run.planning import _build
     from .speed import device_tag
 
     ov = suite_overrides(suite, device)
@@ -196,7 +193,7 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print, 
     if figure is not None and maps:
         from attribution.engine import Normalizer
 
-        from .figures import attribution_grid
+        from ..report.figures import attribution_grid
 
         pixels = Normalizer(setup.classifier.mean, setup.classifier.std).denormalize(x[:figure_images]).cpu()
         attribution_grid(pixels, maps, titles=[f"image {i}" for i in range(len(pixels))], path=figure,

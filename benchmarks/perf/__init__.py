@@ -1,0 +1,1 @@
+"""Performance studies: speed (time, passes, memory, lower bounds), network FLOPs, reduced precision."""

@@ -1,0 +1,413 @@
+"""Result tables in the papers' layout, with bootstrap intervals and paired comparisons.
+
+``python -m benchmarks.table <out_dir> [--metric-set diffid ...] [--baseline ig | --new-method NAME]``
+reads the results store of ``<out_dir>`` and writes into ``<out_dir>``:
+
+- ``table.md``, ``table.tex``, ``table.csv``: one table per (dataset, metric set) as the MA-GIG / SIG papers lay
+  them out -- rows = methods (paper order), columns = model x metric (e.g. R18 DiffID, R18 Ins, R18 Del, VGG16 ...);
+  each cell the mean over images with status ok and its 95% percentile bootstrap interval; per column the best
+  value bold and the second underlined (direction-aware: Del lower is better). Images whose status is not ok are
+  counted (column "n ok / flagged" and a footnote) and excluded. The CSV is long: one row per cell with mean, lo,
+  hi, n, rank.
+- ``comparison.md``, ``comparison.csv``: paired per-image differences against a baseline method (default ``ig``)
+  or of a new method against every other method, with bootstrap intervals, Wilcoxon signed-rank p-values and Holm
+  correction across methods (see :mod:`benchmarks.report.stats`).
+- ``published_comparison.md``, ``published_comparison.csv``: our means next to the published numbers of
+  ``results/published/*.csv`` for the cells that match (see :mod:`benchmarks.report.published`).
+
+A metric set is a list of ``(label, column, direction)``; :data:`METRIC_SETS` holds the named ones. Any
+``<metric>`` prefix of the store's ``<metric>.<key>`` columns also works as a set name (all its scalar keys), and
+an explicit spec ``"SIC=pic.sic:max,AIC=pic.aic:max"`` gives full control.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from . import published as pub
+from .names import (DATASET_ORDER, LAST_METHODS, METHOD_DISPLAY, METHOD_LATEX, METHOD_ORDER, MODEL_DISPLAY,  # noqa: F401
+                    MODEL_ORDER, _variant_sort_key, dataset_order, display_method, display_model, method_order,
+                    model_order)
+from .render import (N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex,  # noqa: F401
+                     render_markdown)
+from .stats import bootstrap_ci, paired_comparisons
+
+#: methods in the papers' row order; others follow alphabetically, then ``random``
+
+Metric = Tuple[str, str, str]  # (label, column, direction "max" | "min")
+
+METRIC_SETS: Dict[str, List[Metric]] = {
+    "diffid": [("DiffID", "diffid.diffid", "max"), ("Ins", "diffid.insertion", "max"),
+               ("Del", "diffid.deletion", "min")],
+    "insertion_deletion": [("Ins", "insertion_deletion.rise_insertion", "max"),
+                           ("Del", "insertion_deletion.rise_deletion", "min"),
+                           ("Ins", "insertion_deletion.insertion", "max"),
+                           ("Del", "insertion_deletion.deletion", "min")],
+    "pic": [("SIC", "pic.sic", "max"), ("AIC", "pic.aic", "max")],
+    "completeness": [("CompErr", "completeness_error", "min"),
+                     ("CompErr (metric)", "completeness.completeness_error", "min")],
+    "cost": [("s/img", "seconds", "min"), ("fwd+bwd", "passes_fb", "min"), ("fwd", "passes_f", "min")],
+}
+#: direction of the Quantus adapters' scores (attribution/metrics/quantus_adapter.py), by metric name
+QUANTUS_DIRECTIONS = {
+    "quantus_faithfulness_correlation": "max", "quantus_faithfulness_estimate": "max",
+    "quantus_pixel_flipping": "min",  # AUC of the class score while the most relevant features are removed
+    "quantus_region_perturbation": "max",  # AOPC-style drop of the score: larger = more faithful
+    "quantus_monotonicity": "max", "quantus_monotonicity_correlation": "max",
+    "quantus_road": "min",  # MoRF accuracy curve under noisy linear imputation
+    "quantus_irof": "max",  # area over the curve
+    "quantus_selectivity": "min", "quantus_sufficiency": "max", "quantus_infidelity": "min",
+}
+#: key fragments meaning "lower is better" for metric sets built from a prefix
+_LOWER_BETTER = ("deletion", "error", "seconds", "time", "passes", "morf", "infidelity", "sensitivity",
+                 "lipschitz", "complexity", "continuity", "pixel_flipping", "selectivity", "road")
+
+SEED = 0
+
+
+# --------------------------------------------------------------------------------------------- loading
+def load_results(out_dir) -> pd.DataFrame:
+    """The store of ``out_dir``: ``benchmarks.io.store.load_store`` when available, else the Parquet shards."""
+    try:
+        from ..io.store import load_store
+    except ImportError:
+        load_store = None
+    if load_store is not None:
+        return load_store(out_dir)
+    files = sorted(Path(out_dir, "store").glob("*.parquet"))
+    if not files:
+        return pd.DataFrame()
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    key = [c for c in ["dataset", "model", "method", "method_hash", "image_id"] if c in df.columns]
+    return df.drop_duplicates(key, keep="last").reset_index(drop=True) if key else df
+
+
+# --------------------------------------------------------------------------------------------- frames
+def with_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``variant``: the method name, or ``method[hash7]`` when one (dataset, model) holds several configs."""
+    df = df.copy()
+    if "method_hash" not in df.columns:
+        df["variant"] = df["method"].astype(str)
+        return df
+    n = df.groupby(["dataset", "model", "method"])["method_hash"].nunique()
+    multi = set(n[n > 1].index.get_level_values("method"))
+    df["variant"] = [f"{m}[{str(h)[:7]}]" if m in multi else str(m)
+                     for m, h in zip(df["method"], df["method_hash"])]
+    return df
+
+
+# --------------------------------------------------------------------------------------------- metric sets
+def _is_scalar_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def resolve_metric_set(name: str, df: pd.DataFrame) -> Tuple[str, List[Metric]]:
+    """``name`` -> (set name, metrics present in ``df``).
+
+    ``name`` is a key of :data:`METRIC_SETS`, a metric prefix (``pic`` -> every scalar ``pic.*`` column, or
+    ``quantus`` -> every scalar column starting with ``quantus``), or a spec ``"Label=column:max,column2"``.
+    """
+    cols = set(df.columns)
+    if name in METRIC_SETS:
+        return name, [m for m in METRIC_SETS[name] if m[1] in cols]
+    if "=" in name or "," in name or ":" in name:
+        out = []
+        for part in filter(None, (p.strip() for p in name.split(","))):
+            label, _, rest = part.rpartition("=")
+            column, _, direction = rest.partition(":")
+            direction = direction or _guess_direction(column)
+            if direction not in ("max", "min"):
+                raise ValueError(f"direction of {column!r} must be max or min, got {direction!r}")
+            if column in cols:
+                out.append((label or column, column, direction))
+        return "custom", out
+    picked = [c for c in df.columns if (c.startswith(name + ".") or (name == "quantus" and c.startswith("quantus")))
+              and not c.endswith(("_curve", "_skip")) and _is_scalar_numeric(df[c])]
+    out = []
+    for c in picked:
+        metric, _, key = c.partition(".")
+        if name == "quantus":  # quantus_pixel_flipping.quantus_pixel_flipping -> pixel_flipping
+            label = metric.removeprefix("quantus_") + ("" if key in ("", metric) else f".{key}")
+        else:
+            label = key or c
+        out.append((label, c, _guess_direction(c)))
+    return name, out
+
+
+def _guess_direction(column: str) -> str:
+    metric = column.split(".")[0]
+    if metric in QUANTUS_DIRECTIONS:
+        return QUANTUS_DIRECTIONS[metric]
+    return "min" if any(k in column.lower() for k in _LOWER_BETTER) else "max"
+
+
+def available_metric_sets(df: pd.DataFrame) -> List[str]:
+    """The named sets with at least one column in ``df`` (``cost`` last), plus ``quantus`` if present."""
+    names = [n for n in METRIC_SETS if n != "cost" and resolve_metric_set(n, df)[1]]
+    if any(c.startswith("quantus") for c in df.columns):
+        names.append("quantus")
+    if resolve_metric_set("cost", df)[1]:
+        names.append("cost")
+    return names
+
+
+# --------------------------------------------------------------------------------------------- summary
+def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed: int = SEED,
+              alpha: float = 0.05) -> pd.DataFrame:
+    """Long table: one row per (dataset, model, variant, metric) with mean, lo, hi, n and rank.
+
+    Only rows with status ok enter the means; ``n`` counts the finite values among them, ``n_ok`` / ``n_flagged``
+    the rows with status ok / not ok of that (dataset, model, variant). ``rank`` is 1 (best) or 2 (second) by
+    the column's direction among the variants of that (dataset, model, metric), ties sharing a rank; 0 otherwise.
+    """
+    if isinstance(metric_set, str):
+        set_name, metrics = resolve_metric_set(metric_set, df)
+    else:
+        set_name, metrics = "custom", list(metric_set)
+    seen, unique = set(), []
+    for m in metrics:  # a label twice (two spellings of one key): the first one present wins
+        if m[0] not in seen:
+            seen.add(m[0])
+            unique.append(m)
+    metrics = unique
+    cols = ["dataset", "model", "method", "variant", "method_hash", "metric_set", "label", "column", "direction",
+            "mean", "lo", "hi", "n", "n_ok", "n_flagged", "rank"]
+    if df is None or df.empty or not metrics:
+        return pd.DataFrame(columns=cols)
+    if "variant" not in df.columns:
+        df = with_variants(df)
+    status = df["status"] if "status" in df.columns else pd.Series("ok", index=df.index)
+    rows = []
+    for (dataset, model, variant), g in df.groupby(["dataset", "model", "variant"], sort=False):
+        ok = status.loc[g.index] == "ok"
+        n_ok, n_flag = int(ok.sum()), int((~ok).sum())
+        for label, column, direction in metrics:
+            if column not in g.columns:
+                continue
+            vals = pd.to_numeric(g.loc[ok, column], errors="coerce").to_numpy(dtype=float)
+            mean, lo, hi, n = bootstrap_ci(vals, n_boot=n_boot, seed=seed, alpha=alpha)
+            rows.append(dict(dataset=dataset, model=model, method=g["method"].iloc[0], variant=variant,
+                             method_hash=str(g["method_hash"].iloc[0]) if "method_hash" in g.columns else "",
+                             metric_set=set_name, label=label, column=column, direction=direction, mean=mean,
+                             lo=lo, hi=hi, n=n, n_ok=n_ok, n_flagged=n_flag, rank=0))
+    out = pd.DataFrame(rows, columns=cols)
+    for _, g in out.groupby(["dataset", "model", "column"], sort=False):
+        vals = g["mean"].dropna()
+        if vals.round(12).nunique() < 2:  # one method, or all tied: nothing to mark
+            continue
+        distinct = sorted(vals.round(12).unique(), reverse=g["direction"].iloc[0] == "max")
+        for r, v in enumerate(distinct[:2], start=1):
+            out.loc[vals.index[vals.round(12) == v], "rank"] = r
+    out["rank"] = out["rank"].astype(int)
+    return sort_paper_order(out)
+
+
+def sort_paper_order(frame: pd.DataFrame, method_col: str = "variant") -> pd.DataFrame:
+    """Summaries: by dataset, metric set, model, metric column, method. Comparisons (no ``metric_set``): by
+    dataset, metric column, model, method. Datasets, models and methods in paper order, the rest as given."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    keys = {"dataset": dataset_order(frame["dataset"]), "model": model_order(frame["model"]),
+            "column": list(dict.fromkeys(frame["column"])), method_col: _variant_sort_key(frame[method_col])}
+    if "metric_set" in frame.columns:
+        keys["metric_set"] = list(dict.fromkeys(frame["metric_set"]))
+        order = ["dataset", "metric_set", "model", "column", method_col]
+    else:
+        order = ["dataset", "column", "model", method_col]
+    ranks = {f"_k{i}": frame[c].map({v: j for j, v in enumerate(keys[c])}) for i, c in enumerate(order)}
+    tmp = frame.assign(**ranks).sort_values(list(ranks), kind="stable")
+    return tmp.drop(columns=list(ranks)).reset_index(drop=True)
+
+
+def status_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts of non-ok rows per (dataset, model, variant, status)."""
+    if df.empty or "status" not in df.columns:
+        return pd.DataFrame(columns=["dataset", "model", "variant", "status", "count"])
+    if "variant" not in df.columns:
+        df = with_variants(df)
+    bad = df[df["status"] != "ok"]
+    return bad.groupby(["dataset", "model", "variant", "status"]).size().rename("count").reset_index()
+
+
+# --------------------------------------------------------------------------------------------- layout
+def _decimals(values, column: str = "") -> int:
+    v = np.abs(np.asarray([x for x in values if np.isfinite(x)], dtype=float))
+    if column.startswith("passes") and v.size and np.all(v == np.round(v)):  # counts per image
+        return 0
+    if v.size == 0 or v.max() < 10:
+        return 3
+    return 1 if v.max() < 1000 else 0
+
+
+def layouts(summary: pd.DataFrame, df: Optional[pd.DataFrame] = None) -> List[Layout]:
+    """Turn :func:`summarize`'s long frame into one :class:`Layout` per (dataset, metric set)."""
+    out = []
+    if summary is None or summary.empty:
+        return out
+    flagged = status_counts(df) if df is not None else pd.DataFrame()
+    for dataset in dataset_order(summary["dataset"]):
+        sd = summary[summary["dataset"] == dataset]
+        for set_name in dict.fromkeys(sd["metric_set"]):
+            s = sd[sd["metric_set"] == set_name]
+            models = model_order(s["model"])
+            metrics = list(dict.fromkeys(zip(s["label"], s["direction"])))
+            rows = _variant_sort_key(s["variant"])
+            cells = {(r.variant, r.model, r.label): Cell(r.mean, r.lo, r.hi, int(r.n), int(r.rank))
+                     for r in s.itertuples(index=False)}
+            counts = {}
+            for v in rows:
+                per = s[s["variant"] == v].drop_duplicates("model").set_index("model")
+                txt = {m: f"{int(per.at[m, 'n_ok'])}/{int(per.at[m, 'n_flagged'])}" for m in models if m in per.index}
+                counts[v] = (next(iter(txt.values())) if len(set(txt.values())) == 1
+                             else "; ".join(f"{display_model(m)} {t}" for m, t in txt.items()))
+            dec = {}
+            for label, _ in metrics:
+                sel = s[s["label"] == label]
+                dec[label] = _decimals(sel["mean"], str(sel["column"].iloc[0]))
+            notes = []
+            if len(flagged):
+                fd = flagged[flagged["dataset"] == dataset]
+                for (v, m), g in fd.groupby(["variant", "model"], sort=False):
+                    what = ", ".join(f"{c} {st}" for st, c in zip(g["status"], g["count"]))
+                    notes.append(f"{display_method(v)} on {display_model(m)}: {what}")
+            out.append(Layout(dataset, set_name, models, metrics, rows, cells, counts, dec, notes))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- bundle
+@dataclass
+class Tables:
+    summary: pd.DataFrame
+    layouts: List[Layout]
+    comparison: pd.DataFrame
+    published: pd.DataFrame
+    n_boot: int = N_BOOT
+    notes: List[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        return render_markdown(self.layouts, self.n_boot)
+
+    def latex(self) -> str:
+        return render_latex(self.layouts, self.n_boot)
+
+    def html(self) -> str:
+        return render_html(self.layouts, self.n_boot)
+
+
+def build_tables(df: pd.DataFrame, metric_sets: Optional[Sequence[str]] = None, baseline: Optional[str] = "ig",
+                 new_method: Optional[str] = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
+                 published: bool = True) -> Tables:
+    """Aggregate a store frame into summary, layouts, paired comparison and published comparison."""
+    notes = []
+    if df is None or df.empty:
+        empty = pd.DataFrame()
+        return Tables(summarize(pd.DataFrame(), "diffid"), [], empty, empty, n_boot, ["the store is empty"])
+    df = with_variants(df)
+    names = list(metric_sets) if metric_sets else available_metric_sets(df)
+    parts, used = [], []
+    for name in names:
+        s = summarize(df, name, n_boot=n_boot, seed=seed, alpha=alpha)
+        if s.empty:
+            notes.append(f"metric set {name!r}: none of its columns is in the store")
+            continue
+        parts.append(s)
+        used += [(lab, col, d) for lab, col, d in zip(s["label"], s["column"], s["direction"])]
+    summary = pd.concat(parts, ignore_index=True) if parts else summarize(pd.DataFrame(), "diffid")
+    used = list(dict.fromkeys(m for m in used if m[1] not in ("seconds", "passes_fb", "passes_f")))
+    cmp = pd.DataFrame()
+    if new_method is not None or baseline is not None:
+        anchor = new_method if new_method is not None else baseline
+        if anchor in set(df["variant"]):
+            cmp = paired_comparisons(df, used, baseline=None if new_method else baseline, new_method=new_method,
+                                     n_boot=n_boot, seed=seed, alpha=alpha)
+            cmp["_anchor"] = "method" if new_method else "baseline"
+            cmp = sort_paper_order(cmp, "method" if baseline else "baseline")
+        else:
+            notes.append(f"comparison skipped: method {anchor!r} is not in the store")
+    pcmp = pub.compare_with_published(summary) if published else pd.DataFrame()
+    return Tables(summary, layouts(summary, df), cmp, pcmp, n_boot, notes)
+
+
+def write_bundle(t: Tables, out_dir) -> Dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+
+    def put(name, text):
+        p = out_dir / name
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(p)
+        paths[name] = p
+
+    md = t.markdown()
+    if t.notes:
+        md += "\n" + "\n".join(f"- note: {n}" for n in t.notes) + "\n"
+    put("table.md", md)
+    put("table.tex", t.latex())
+    put("table.csv", t.summary.to_csv(index=False, lineterminator="\n"))
+    if not t.comparison.empty:
+        put("comparison.md", comparison_markdown(t.comparison))
+        put("comparison.csv", t.comparison.drop(columns=["_anchor"], errors="ignore").to_csv(
+            index=False, lineterminator="\n"))
+    if t.published is not None and not t.published.empty:
+        put("published_comparison.md", pub.comparison_markdown(t.published))
+        put("published_comparison.csv", t.published.to_csv(index=False, lineterminator="\n"))
+    return paths
+
+
+def write_tables(out_dir, metric_sets: Optional[Sequence[str]] = None, baseline: Optional[str] = "ig",
+                 new_method: Optional[str] = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
+                 df: Optional[pd.DataFrame] = None, published: bool = True) -> Dict[str, Path]:
+    """Read ``out_dir``'s store (or use ``df``) and write the tables into ``out_dir``; returns {file name: path}.
+
+    ``metric_sets``: names/specs (see :func:`resolve_metric_set`); default every set present in the store.
+    ``baseline``: compare every other method with it (skipped if absent); ``new_method``: compare it with every
+    other method instead.
+    """
+    if df is None:
+        df = load_results(out_dir)
+    t = build_tables(df, metric_sets, baseline, new_method, n_boot, seed, alpha, published)
+    for n in t.notes:
+        warnings.warn(n, stacklevel=2)
+    return write_bundle(t, out_dir)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.table", description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir", help="experiment folder holding store/")
+    ap.add_argument("--metric-set", action="append", dest="metric_sets",
+                    help=f"repeatable; one of {sorted(METRIC_SETS)}, a metric prefix, or 'Label=col:max,...'"
+                         " (default: every set present)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--baseline", default="ig", help="compare every method with this one (default ig; 'none' to skip)")
+    g.add_argument("--new-method", default=None, help="compare this method with every other one")
+    ap.add_argument("--n-boot", type=int, default=N_BOOT)
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--alpha", type=float, default=0.05)
+    ap.add_argument("--no-published", action="store_true", help="skip the comparison with the published numbers")
+    ap.add_argument("--print", action="store_true", help="print table.md to stdout")
+    a = ap.parse_args(argv)
+    baseline = None if (a.new_method or str(a.baseline).lower() == "none") else a.baseline
+    df = load_results(a.out_dir)
+    if df.empty:
+        print(f"no results under {a.out_dir}/store", file=sys.stderr)
+        return 1
+    paths = write_tables(a.out_dir, a.metric_sets, baseline, a.new_method, a.n_boot, a.seed, a.alpha, df=df,
+                         published=not a.no_published)
+    if a.print:
+        print(paths["table.md"].read_text(encoding="utf-8"))
+    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

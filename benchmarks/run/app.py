@@ -1,0 +1,193 @@
+"""The benchmark runner: ``python -m benchmarks.run dataset=... model=... method=... metrics=...``.
+
+A thin Hydra app over the library (docs/design.md "Data flows one way"):
+config -> dataset (manifest of ids) -> batches -> classifier -> targets -> method -> attributions (cached)
+-> metrics (per image) -> results store (one file per shard) -> tables/report.
+
+- :func:`run` plans (:mod:`.planning`: every name and value checked before any work), builds, and evaluates one
+  (dataset, model, method, shard) job batch by batch (:mod:`.batch`: resumable, atomic writes).
+- ``shard=i/n`` evaluates the i-th of n contiguous slices of the dataset's ids.
+- ``experiment=demo`` / ``experiment=table1`` select the two reference grids (``-m`` runs the grid); under ``-m``
+  :class:`SweepCallback` checks the whole grid first (``preflight``) and writes the tables once every job ended.
+
+Examples::
+
+    python -m benchmarks.run dataset=mnist model=mnist_cnn method=guided_ig metrics=default
+    python -m benchmarks.run -m experiment=table1 hydra/launcher=slurm shard=0/4,1/4,2/4,3/4
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..io.store import load_store
+from .batch import RunResult, evaluate
+from .config import CONFIG_DIR
+from .planning import Setup, build, plan, preflight
+
+log = logging.getLogger("benchmarks.run")
+
+
+def finalize(out_dir) -> list[str]:
+    """Write the tables and the report of ``out_dir`` (if those modules exist). Returns what was written."""
+    from ..report.grids import write_attribution_grids
+    from ..report.page import write_report
+    from ..report.table import write_tables
+
+    written = []
+    grids = write_attribution_grids(out_dir)  # before the report, which embeds every PNG in figures/
+    if grids:
+        written.append(f"benchmarks.report.grids.write_attribution_grids: {[str(g) for g in grids]}")
+    for fn in (write_tables, write_report):
+        res = fn(out_dir)
+        name = f"{fn.__module__}.{fn.__name__}"
+        written.append(f"{name}: {res}" if res is not None else name)
+    return written
+
+
+def make_logger(cfg: dict[str, Any], setup: Setup):
+    lcfg = dict(cfg.get("logger") or {})
+    kind = lcfg.pop("name", "none")
+    if kind in (None, "none"):
+        return None
+    if kind == "wandb":
+        from ..report.wandb_log import WandbLogger
+
+        return WandbLogger(config=cfg, out_dir=str(setup.out_dir),
+                           name=f"{setup.dataset.name}/{setup.classifier.name}/{setup.method_name}", **lcfg)
+    raise ValueError(f"invalid logger={kind!r}: choose none or wandb")
+
+
+def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, preflight_single: bool = True
+        ) -> RunResult:
+    """Run one (dataset, model, method, shard) job from a resolved config (a dict or an OmegaConf config)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    cfg = {k: v for k, v in cfg.items() if k != "hydra"}
+    setup = plan(cfg, overrides)
+    if cfg.get("preflight") and preflight_single:
+        preflight([cfg])
+    build(setup)
+    logger = make_logger(cfg, setup)
+    try:
+        result = evaluate(setup, logger)
+        if logger is not None:
+            logger.finish(load_store(setup.out_dir, prefix=result.stem + "__"))
+    except BaseException:
+        if logger is not None and hasattr(logger, "abort"):
+            logger.abort()
+        raise
+    rate = result.evaluated / result.seconds if result.seconds > 0 else math.nan
+    log.info("%s: %d evaluated (%.2f img/s), %d already done, %d re-scored", result.stem, result.evaluated, rate,
+             result.skipped_done, result.rescored)
+    if finalize_outputs and cfg.get("write_tables", True):
+        for line in finalize(setup.out_dir):
+            log.info("wrote %s", line)
+    return result
+
+
+def _absolute_out_dir(cfg) -> None:
+    """Resolve a relative ``out_dir`` against the directory the command was started in (jobs may run elsewhere)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    out = Path(str(cfg.out_dir)).expanduser()
+    if not out.is_absolute():
+        try:
+            base = Path(HydraConfig.get().runtime.cwd)
+        except ValueError:
+            base = Path.cwd()
+        with open_dict(cfg):
+            cfg.out_dir = str(base / out)
+
+
+def sweep_configs(config) -> list[dict[str, Any]]:
+    """The resolved job configs of a multirun, one per (dataset, model, method) of the sweep (shards collapsed)."""
+    import itertools
+
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    parser = OverridesParser.create()
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    given = [f"{k}={v}" for k, v in params.items()] + list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    # the config search path given on the command line (hydra.searchpath=[...]) shapes the composition too
+    search = [o for o in OmegaConf.select(config, "hydra.overrides.hydra") or [] if o.startswith("hydra.searchpath")]
+    fixed, axes = [], {}
+    for o in parser.parse_overrides(given):
+        key = o.key_or_group
+        if o.is_sweep_override():
+            axes[key] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        else:
+            axes.pop(key, None)
+            fixed = [f for f in fixed if parser.parse_override(f).key_or_group != key] + [o.input_line]
+    axes = {k: v for k, v in axes.items() if k in ("dataset", "model", "method", "vae")}
+    out = []
+    for combo in itertools.product(*axes.values()):
+        cfg = compose(config_name="config", overrides=[*search, *fixed, *combo])
+        out.append(OmegaConf.to_container(cfg, resolve=True))
+    return out
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover
+    Callback = object
+
+
+class SweepCallback(Callback):
+    """Hydra callback (configs/config.yaml): ``preflight`` before a multirun starts its jobs, and the tables and
+    report of ``out_dir`` once they all ended."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        if config.get("preflight", False):
+            try:
+                cfgs = sweep_configs(config)
+                log.info("preflight: checking the device, data, classifiers and VAE of %d jobs", len(cfgs))
+                preflight(cfgs)
+            except Exception as e:  # noqa: BLE001
+                # Hydra turns a callback's exception into a warning and goes on: stop the sweep here instead
+                raise SystemExit(f"{e}\nNothing was run.") from None
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        if not config.get("write_tables", True):
+            return
+        from omegaconf import OmegaConf
+
+        out = OmegaConf.select(config, "out_dir")
+        if out is None:
+            return
+        out = Path(str(out)).expanduser()
+        if not out.is_absolute():
+            out = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / out
+        if (out / "store").is_dir():
+            for line in finalize(out):
+                log.info("wrote %s", line)
+
+
+def _main(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    _absolute_out_dir(cfg)
+    multirun = hc.mode == RunMode.MULTIRUN
+    # under -m the callback already checked the whole grid and writes the tables once every job ended
+    run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun, preflight_single=not multirun)
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(config_path=CONFIG_DIR, config_name="config", version_base=None)(_main)()
+
+
+if __name__ == "__main__":
+    main()
