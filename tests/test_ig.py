@@ -3,7 +3,7 @@ import torch
 
 import attribution
 from attribution import PassCounter
-from conftest import MEAN, STD
+from helpers.models import MEAN, STD
 
 
 def test_ig_completeness_smooth_model(smooth_model, images):

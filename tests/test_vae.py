@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import MEAN, STD
+from helpers.models import MEAN, STD
 from diffusers import AutoencoderKL, AutoencoderTiny
 
 from attribution import ConfigError

@@ -17,6 +17,7 @@ from .base import Attribution, AttributionMethod, register_method
 class RandomAttribution(AttributionMethod):
     name = "random"
     is_path = False
+    excluded_options = ("objective", "max_batch", "autocast")  # the model is never called
 
     def __init__(self, seed: int = 0, **kwargs):
         super().__init__(**kwargs)

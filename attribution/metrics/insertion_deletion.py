@@ -53,9 +53,7 @@ def rise_auc(curve: torch.Tensor) -> torch.Tensor:
     return (curve.sum(-1) - curve[..., 0] / 2 - curve[..., -1] / 2) / (k - 1)
 
 
-@register_metric("insertion_deletion", columns=(
-    ("rise_insertion", "Ins", "max"), ("rise_deletion", "Del", "min"), ("insertion", "Ins", "max"),
-    ("deletion", "Del", "min")))
+@register_metric("insertion_deletion", columns=(("rise_insertion", "Ins", "max"), ("rise_deletion", "Del", "min")))
 class InsertionDeletion(Metric):
     """RISE insertion / deletion AUCs and curves (see the module docstring).
 

@@ -116,7 +116,7 @@ def test_one_chunking_loop_backs_off_for_gradients_metrics_and_the_vae(cuda_like
     """The library has one chunking loop (:class:`attribution.engine.chunking.Chunker`). Make each chunker's first
     chunk of more than one row run out of memory, once: the gradient engine, a metric and the VAE passes all halve
     through it, keep the size that fits, and give the numbers of a run without the fault."""
-    from diffusers import AutoencoderKL
+    from helpers.models import tiny_kl
 
     from attribution.engine.chunking import Chunker
     from attribution.vae import VAEAdapter
@@ -134,11 +134,7 @@ def test_one_chunking_loop_backs_off_for_gradients_metrics_and_the_vae(cuda_like
 
         return real_run(self, once, n_rows, device, row_shape)
 
-    torch.manual_seed(0)
-    kl = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-                       up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-                       latent_channels=4, norm_num_groups=8).eval()
-    vae = VAEAdapter(kl)
+    vae = VAEAdapter(tiny_kl())
     attr = torch.randn_like(X)
 
     def compute():

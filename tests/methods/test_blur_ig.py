@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import MEAN, STD, LinearNet, SmoothNet
+from helpers.models import MEAN, STD, LinearNet, SmoothNet
 
 import attribution
 from attribution import ConfigError, PassCounter

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MEAN, STD, LinearNet
+from helpers.models import MEAN, STD, LinearNet
 
 import attribution
 from attribution import ConfigError, PassCounter

@@ -2,7 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
-from conftest import MEAN, STD, TanhNet, normalized_images
+from helpers.models import MEAN, STD, TanhNet, normalized_images
 
 import attribution
 from attribution import ConfigError, PassCounter

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import MEAN, STD, LinearNet, SmoothNet
+from helpers.models import MEAN, STD, LinearNet, SmoothNet, tiny_kl
 from diffusers import AutoencoderKL, AutoencoderTiny
 
 import attribution
@@ -28,13 +28,6 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 M = torch.tensor(MEAN).view(1, 3, 1, 1)
 S = torch.tensor(STD).view(1, 3, 1, 1)
 LATENT = ("ma_gig", "eig", "mig")
-
-
-def tiny_kl(channels=3, seed=0):
-    torch.manual_seed(seed)
-    return AutoencoderKL(in_channels=channels, out_channels=channels, down_block_types=("DownEncoderBlock2D",) * 2,
-                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-                         latent_channels=4, norm_num_groups=8).eval()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 authors' costs, and the algorithms themselves on analytic functions whose answer is known."""
 import pytest
 import torch
-from conftest import MEAN, STD, LinearNet, SmoothNet
+from helpers.models import MEAN, STD, LinearNet, SmoothNet
 from diffusers import AutoencoderKL
 
 import attribution

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import MEAN, STD, LinearNet, TanhNet, normalized_images
+from helpers.models import MEAN, STD, LinearNet, TanhNet, normalized_images
 
 import attribution
 from attribution import PassCounter

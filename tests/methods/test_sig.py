@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MEAN, STD
+from helpers.models import MEAN, STD
 
 import attribution
 from attribution import ConfigError, PassCounter

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import MEAN, STD
+from helpers.models import MEAN, STD
 from torch import nn
 
 import attribution

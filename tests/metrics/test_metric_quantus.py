@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import SmoothNet
+from helpers.models import SmoothNet
 
 import attribution
 from attribution.metrics._compat import numpy_trapz

@@ -1,0 +1,1 @@
+"""Importable test helpers: shared models and data (``from helpers.models import SmoothNet``)."""
