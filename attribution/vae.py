@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -59,9 +59,9 @@ class VAEAdapter:
         name, source: for messages and provenance only.
     """
 
-    def __init__(self, vae: torch.nn.Module, kind: Optional[str] = None, latent_scale=None,
-                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                 name: Optional[str] = None, source: Optional[str] = None):
+    def __init__(self, vae: torch.nn.Module, kind: str | None = None, latent_scale=None,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 name: str | None = None, source: str | None = None):
         if kind is None:
             kind = next((k for k, c in _CLASS_NAMES.items() if type(vae).__name__ == c), None)
             if kind is None:
@@ -85,7 +85,7 @@ class VAEAdapter:
         self.out_channels = int(_cfg_get(cfg, "out_channels", 3))
 
     # -- configuration ----------------------------------------------------------------------------------
-    def with_normalization(self, mean=None, std=None) -> "VAEAdapter":
+    def with_normalization(self, mean=None, std=None) -> VAEAdapter:
         """A copy (sharing the network) that maps from/to the given classifier normalisation."""
         other = copy.copy(self)
         other.norm = Normalizer(mean, std)
@@ -107,14 +107,14 @@ class VAEAdapter:
     def decoder(self) -> torch.nn.Module:
         return self.vae.decoder
 
-    def to(self, device=None, dtype=None) -> "VAEAdapter":
+    def to(self, device=None, dtype=None) -> VAEAdapter:
         """Move the network (in place) and return self."""
         kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
         if kwargs:
             self.vae.to(**kwargs)
         return self
 
-    def on(self, device) -> "VAEAdapter":
+    def on(self, device) -> VAEAdapter:
         """Self, with the network moved to ``device`` if it is elsewhere."""
         if self.device != torch.device(device):
             self.vae.to(device)
@@ -150,7 +150,7 @@ class VAEAdapter:
         z = z.float()
         return z * self.latent_scale if self.latent_scale is not None else z
 
-    def decode(self, z: torch.Tensor, channels: Optional[int] = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, channels: int | None = None) -> torch.Tensor:
         """Normalised image [B,C,H,W] float32 of latents z [B,c,h,w]; differentiable, not clamped.
 
         ``channels`` is the classifier's channel count (default: that of ``mean``/``std``, else the VAE's).
@@ -221,7 +221,7 @@ def _looks_like_path(source: str) -> bool:
             or os.path.isabs(source))
 
 
-def _offline_hint(source: str, subfolder: Optional[str]) -> str:
+def _offline_hint(source: str, subfolder: str | None) -> str:
     include = f" --include '{subfolder}/*'" if subfolder else ""
     return (f"Point vae.source at a local copy instead: a folder written by diffusers `save_pretrained(DIR)` "
             f"(config.json + diffusion_pytorch_model.safetensors), e.g. made on a machine with network by "
@@ -229,8 +229,8 @@ def _offline_hint(source: str, subfolder: Optional[str]) -> str:
             + (f" (keep vae.subfolder={subfolder} if DIR has that sub-folder)" if subfolder else "") + ".")
 
 
-def build_vae(kind: str = "kl", source: Optional[str] = None, subfolder: Optional[str] = None, latent_scale=None,
-              dtype: str = "float32", device=None, name: Optional[str] = None) -> VAEAdapter:
+def build_vae(kind: str = "kl", source: str | None = None, subfolder: str | None = None, latent_scale=None,
+              dtype: str = "float32", device=None, name: str | None = None) -> VAEAdapter:
     """Load a diffusers VAE and wrap it in a :class:`VAEAdapter` (keywords = keys of ``configs/vae/<name>.yaml``).
 
     Args:
@@ -286,7 +286,7 @@ def build_vae(kind: str = "kl", source: Optional[str] = None, subfolder: Optiona
     return adapter
 
 
-def as_vae(vae, mean=None, std=None) -> Optional[VAEAdapter]:
+def as_vae(vae, mean=None, std=None) -> VAEAdapter | None:
     """Coerce what a method got as ``vae=`` into an adapter with the method's normalisation.
 
     Accepts a :class:`VAEAdapter`, a diffusers ``AutoencoderKL``/``AutoencoderTiny`` module, or a mapping of

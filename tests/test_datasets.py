@@ -271,12 +271,11 @@ def test_every_dataset_config_names_a_dataset_and_only_its_options(path):
     from omegaconf import OmegaConf
 
     from attribution.datasets import DATASETS
-    from attribution.registry import _check_kwargs
 
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     name = cfg.pop("name")
     assert name == path.stem
-    _check_kwargs("dataset", name, DATASETS.get(name), cfg)  # raises on a key the loader does not take
+    DATASETS.check_options(name, cfg)  # raises on a key the loader does not take
 
 
 def test_imagenet_from_a_hub_format_dataset_rebuilds_imagefolder_order(imagenet_folder, tmp_path):

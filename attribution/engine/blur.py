@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +29,7 @@ def gaussian_kernel1d(sigma: float, ksize: int, device=None, dtype=None) -> torc
     return k / k.sum()
 
 
-def gaussian_blur(x: torch.Tensor, sigma: Union[float, torch.Tensor], ksize: Optional[int] = None,
+def gaussian_blur(x: torch.Tensor, sigma: float | torch.Tensor, ksize: int | None = None,
                   padding_mode: str = "reflect") -> torch.Tensor:
     """Separable Gaussian blur of [N,C,H,W], same kernel as torchvision's ``gaussian_blur``.
 

@@ -6,12 +6,20 @@ retried, so long runs keep going.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 
-from .chunking import (AUTOCAST_DTYPES, CPU_CHUNK_PIXELS, Chunker, autocast_context, check_autocast,
-                       default_max_batch, is_oom, shrinks_on_oom)
+from .chunking import (
+    AUTOCAST_DTYPES,
+    CPU_CHUNK_PIXELS,
+    Chunker,
+    autocast_context,
+    check_autocast,
+    default_max_batch,
+    is_oom,
+    shrinks_on_oom,
+)
 from .objective import check_objective, target_score
 
 __all__ = ["GradientEvaluator", "PassCounter", "AUTOCAST_DTYPES", "CPU_CHUNK_PIXELS", "default_max_batch", "is_oom",
@@ -61,19 +69,19 @@ class GradientEvaluator:
         chunker: share another object's :class:`Chunker` (and its remembered size) instead of a new one.
     """
 
-    def __init__(self, objective: str = "prob", max_batch: Optional[int] = None, autocast=False,
-                 setting: str = "method.max_batch", chunker: Optional[Chunker] = None):
+    def __init__(self, objective: str = "prob", max_batch: int | None = None, autocast=False,
+                 setting: str = "method.max_batch", chunker: Chunker | None = None):
         self.objective = check_objective(objective)
         self.chunker = chunker or Chunker(max_batch, setting)
         self.autocast = check_autocast(autocast)
 
     @property
-    def max_batch(self) -> Optional[int]:
+    def max_batch(self) -> int | None:
         """Rows per chunk (None: the device default); after a CUDA out-of-memory, the size that fitted."""
         return self.chunker.max_batch
 
     @max_batch.setter
-    def max_batch(self, value: Optional[int]) -> None:
+    def max_batch(self, value: int | None) -> None:
         self.chunker.max_batch = value
 
     def chunk_size(self, device: torch.device, row_shape=None) -> int:
@@ -87,7 +95,7 @@ class GradientEvaluator:
         """``fn`` on matching row chunks of ``tensors``, with out-of-memory back-off; outputs concatenated."""
         return self.chunker.map(fn, *tensors)
 
-    def _grad_rows(self, model, x: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _grad_rows(self, model, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
             with self.autocast_context(x.device):
@@ -100,7 +108,7 @@ class GradientEvaluator:
         with torch.no_grad(), self.autocast_context(x.device):
             return target_score(model(x), target, self.objective)
 
-    def grad(self, model, x: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def grad(self, model, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(d f_y / d x, f_y) for rows x [N,...] and targets [N]."""
         return self.map_rows(lambda a, t: self._grad_rows(model, a, t), x, target)
 

@@ -5,7 +5,7 @@ The gradient at the last point is never needed, so it is not computed (upstream 
 """
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from collections.abc import Callable
 
 import torch
 
@@ -14,7 +14,7 @@ from .gradients import GradientEvaluator
 
 def integrate_path(model, points_fn: Callable[[int, int], torch.Tensor], n_points: int, target: torch.Tensor,
                    evaluator: GradientEvaluator, batch: int,
-                   row_shape=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   row_shape=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Left Riemann sum over a path given as ``points_fn(start, stop) -> [B, stop-start, C,H,W]``.
 
     Points are built chunk by chunk (never the whole [B,P,C,H,W] stack), images x steps batched together; a chunk

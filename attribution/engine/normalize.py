@@ -5,7 +5,7 @@ Baselines are defined on [0,1] pixels and mapped through the normalisation, as t
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,7 +18,7 @@ BASELINES = ("black", "mean", "blur")
 class Normalizer:
     """x_norm = (x_pixel - mean) / std per channel; identity when mean/std are omitted."""
 
-    def __init__(self, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None):
+    def __init__(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None):
         if (mean is None) != (std is None):
             raise ConfigError("give both mean and std, or neither (identity normalisation)")
         self.mean = None if mean is None else tuple(float(m) for m in mean)

@@ -27,8 +27,6 @@ extra backward rows. Parameter gradients are never formed.
 """
 from __future__ import annotations
 
-from typing import List, Optional
-
 import torch
 
 from ..engine.objective import target_score
@@ -36,7 +34,7 @@ from ..errors import ConfigError, check_int, check_real
 from .base import Attribution, AttributionMethod, register_method
 
 
-def agi_target_classes(num_classes: int, num_neg_cls: int) -> List[int]:
+def agi_target_classes(num_classes: int, num_neg_cls: int) -> list[int]:
     """Upstream's adversarial targets: ``range(0, num_classes - 1, max(1, int(num_classes / num_neg_cls)))``.
 
     The image's own label is skipped at run time. Examples (num_neg_cls=10): 1000 classes -> 0,100,..,900
@@ -54,7 +52,7 @@ class AGI(AttributionMethod):
     is_path = False
 
     def __init__(self, num_neg_cls: int = 10, step_size: float = 0.05, max_iter: int = 15,
-                 num_classes: Optional[int] = None, **kwargs):
+                 num_classes: int | None = None, **kwargs):
         self.num_neg_cls = check_int("num_neg_cls", num_neg_cls, 1, allowed="an integer >= 1")
         self.step_size = check_real("step_size", step_size, 0, low_open=True, allowed="a number > 0")
         self.max_iter = check_int("max_iter", max_iter, 1, allowed="an integer >= 1")
@@ -126,7 +124,7 @@ class AGI(AttributionMethod):
                   "success": success.view(b, n_t)}
         return Attribution(attr, extras=extras)
 
-    def n_targets(self, num_classes: Optional[int] = None) -> int:
+    def n_targets(self, num_classes: int | None = None) -> int:
         """Number of target classes before removing the label (an upper bound on targets per image)."""
         return len(agi_target_classes(num_classes or self.num_classes or 1000, self.num_neg_cls))
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
 
 import torch
 
@@ -13,7 +12,7 @@ from ..errors import ConfigError, check_choice, check_int
 from ..registry import MethodInfo, Registry
 
 
-def _method_info(name: str, factory, *, display: Optional[str] = None, latex: Optional[str] = None,
+def _method_info(name: str, factory, *, display: str | None = None, latex: str | None = None,
                  order: float = 50.0, needs_bank: bool = False, aliases: tuple = ()) -> MethodInfo:
     return MethodInfo(name=name, display=display or name, latex=latex or display or name, order=float(order),
                       needs_vae=bool(getattr(factory, "needs_vae", False)), needs_bank=needs_bank,
@@ -24,7 +23,7 @@ def _method_info(name: str, factory, *, display: Optional[str] = None, latex: Op
 METHODS = Registry("method", _method_info)
 
 
-def register_method(name: str, *, display: Optional[str] = None, latex: Optional[str] = None, order: float = 50.0,
+def register_method(name: str, *, display: str | None = None, latex: str | None = None, order: float = 50.0,
                     needs_bank: bool = False, aliases: tuple = ()):
     """Register a method class under its config name, with its facts (see :class:`attribution.registry.MethodInfo`):
     ``display`` (table label), ``latex``, ``order`` (row among the papers' methods; 50 = after them),
@@ -41,12 +40,12 @@ class Attribution:
     """
 
     attr: torch.Tensor
-    f_start: Optional[torch.Tensor] = None
-    f_end: Optional[torch.Tensor] = None
-    extras: Dict[str, torch.Tensor] = field(default_factory=dict)
+    f_start: torch.Tensor | None = None
+    f_end: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
-    def completeness(self) -> Optional[torch.Tensor]:
+    def completeness(self) -> torch.Tensor | None:
         if self.f_start is None or self.f_end is None:
             return None
         return completeness_error(self.attr, self.f_end, self.f_start)
@@ -65,7 +64,7 @@ class AttributionMethod:
     is_path: bool = False  # whether completeness is defined (sum attr = f(end) - f(start))
     needs_vae: bool = False
 
-    def __init__(self, objective: str = "prob", max_batch: Optional[int] = None, mean=None, std=None,
+    def __init__(self, objective: str = "prob", max_batch: int | None = None, mean=None, std=None,
                  autocast=False):
         self.norm = Normalizer(mean, std)
         self.evaluator = GradientEvaluator(objective, max_batch, autocast)
@@ -81,7 +80,7 @@ class AttributionMethod:
         out.attr = out.attr.float()
         return out
 
-    def cost(self, height: int = 256, width: int = 256) -> Dict[str, float]:
+    def cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
         """Documented classifier passes per image: {"fb": forward+backward rows, "f": forward-only rows}."""
         raise NotImplementedError
 

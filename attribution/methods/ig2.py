@@ -43,8 +43,6 @@ for the references' representations (1 per reference) and for f at the path end 
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 import torch.nn as nn
 
@@ -60,7 +58,7 @@ def _is_identity(m) -> bool:
     return isinstance(m, nn.Identity)
 
 
-def find_representation_layer(model: nn.Module, name: Optional[str] = None) -> Tuple[str, nn.Module]:
+def find_representation_layer(model: nn.Module, name: str | None = None) -> tuple[str, nn.Module]:
     """(name, module) whose *input* is IG²'s representation; ``name`` picks it explicitly."""
     if name is not None:
         try:
@@ -147,7 +145,7 @@ class IG2(AttributionMethod):
     is_path = True
 
     def __init__(self, steps: int = 201, step_size: float = 0.02, reference_mode: str = "random",
-                 n_references: int = 1, references: Optional[torch.Tensor] = None, rep_layer: Optional[str] = None,
+                 n_references: int = 1, references: torch.Tensor | None = None, rep_layer: str | None = None,
                  seed: int = 0, exclude_self: bool = False, **kwargs):
         self.steps = check_int("steps", steps, 1, allowed="an integer >= 1")
         self.step_size = check_real("step_size", step_size, 0, low_open=True, allowed="a number > 0")
@@ -161,12 +159,12 @@ class IG2(AttributionMethod):
         self.exclude_self = check_bool("exclude_self", exclude_self)
         super().__init__(**kwargs)
         self.references = None
-        self.last_rep_layer: Optional[str] = None
+        self.last_rep_layer: str | None = None
         if references is not None:
             self.set_references(references)
 
     # -- reference bank ------------------------------------------------------------------------------
-    def set_references(self, references: Optional[torch.Tensor]) -> None:
+    def set_references(self, references: torch.Tensor | None) -> None:
         """Set the reference bank: [M,C,H,W] float images in the classifier's input space (None = use the batch)."""
         if references is None:
             self.references = None

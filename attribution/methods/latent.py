@@ -24,8 +24,6 @@ points twice, EIG's chunk borders twice and MIG's points up to 4 times per updat
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ..engine.chunking import Chunker
@@ -57,7 +55,7 @@ class LatentPathMethod(PathMethod):
 
     needs_vae = True
 
-    def __init__(self, vae=None, vae_batch: Optional[int] = None, return_path: bool = False, **kwargs):
+    def __init__(self, vae=None, vae_batch: int | None = None, return_path: bool = False, **kwargs):
         super().__init__(**kwargs)
         if vae is None:
             raise ConfigError(
@@ -157,15 +155,15 @@ class MAGIG(LatentPathMethod):
     measures the new distance); the last segment spans 2L/N. The update from the last decoded point is never
     decoded upstream, so it is not computed here.
 
-    Reuse (docs/upstream_methods.md section 12.3): each step runs decoder (with graph) -> classifier -> one backward that
-    yields both df/dx at D(z_s) (the integration gradient) and df/dz_s (the steering gradient); D(z_s) is kept as the
-    path point. Upstream recomputes every pixel gradient in ``compute_ig`` and decodes every point twice.
+    Reuse (docs/upstream_methods.md section 12.3): each step runs decoder (with graph) -> classifier -> one backward
+    that yields both df/dx at D(z_s) (the integration gradient) and df/dz_s (the steering gradient); D(z_s) is kept
+    as the path point. Upstream recomputes every pixel gradient in ``compute_ig`` and decodes every point twice.
 
     Images are batched: per-image thresholds, L1 targets and slerps are tensor ops; only the steps (and the inner
     selection passes, at most about 1/fraction + 1 per step) are a Python loop. Label broadcast bug of upstream
     (section 9.1) does not occur: each image is steered by its own target.
-    Reproducibility: as Guided IG, the path follows gradient rankings, so rounding differences change it (float32
-    with vae_batch/max_batch 1 moves the MNIST maps by 58% at 200 steps; bf16 by 116%: results/precision/).
+    Reproducibility: as Guided IG, the path follows gradient rankings, so rounding differences (chunk sizes,
+    reduced precision) change it; results/precision/ has the measurement.
     """
 
     name = "ma_gig"
@@ -299,7 +297,7 @@ class EIG(LatentPathMethod):
         self.use_slerp = check_bool("use_slerp", use_slerp)
         self.anchor_endpoints = check_bool("anchor_endpoints", anchor_endpoints)
 
-    def latents(self, z_b: torch.Tensor, z_x: torch.Tensor, start: int = 0, stop: Optional[int] = None):
+    def latents(self, z_b: torch.Tensor, z_x: torch.Tensor, start: int = 0, stop: int | None = None):
         """Latent path points start..stop-1 -> [B, stop-start, d]."""
         n = self.n_steps
         stop = n if stop is None else stop

@@ -40,7 +40,6 @@ f at its last point. Upstream at 256x256: up to ~13,100 iterations per line.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -83,8 +82,8 @@ class SAMP(AttributionMethod):
     is_path = False
 
     def __init__(self, step_size: int = 5, n_frag: float = 5, klen: int = 11, ksig: float = 5,
-                 momentum: Optional[float] = None, direction: str = "both", reduction: str = "sum",
-                 insertion_baseline: str = "blur", max_iter: Optional[int] = None, **kwargs):
+                 momentum: float | None = None, direction: str = "both", reduction: str = "sum",
+                 insertion_baseline: str = "blur", max_iter: int | None = None, **kwargs):
         if isinstance(step_size, float) and step_size.is_integer():
             step_size = int(step_size)
         self.step_size = check_int("step_size", step_size, 1, allowed="an integer >= 1 (pixels per iteration)")

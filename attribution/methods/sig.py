@@ -43,7 +43,6 @@ Cost per image: N-1 forward+backward rows + 1 forward (f at the input end), 1 de
 """
 from __future__ import annotations
 
-
 import torch
 
 from ..engine.integrate import integrate_path

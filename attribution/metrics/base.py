@@ -1,15 +1,12 @@
 """Base class of every metric: ``metric(model, x, attr, target) -> dict of per-image tensors``."""
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import torch
 
 from ..engine.chunking import Chunker
 from ..engine.normalize import Normalizer
 from ..errors import ConfigError
 from ..registry import Column, MetricInfo, Registry
-
 
 
 def _metric_info(name: str, factory, *, columns=(), levels=None) -> MetricInfo:
@@ -36,24 +33,24 @@ class Metric:
     #: PIC's): the harness then flags the image's row
     nan_means_bad_output = False
 
-    def __init__(self, mean=None, std=None, max_batch: Optional[int] = None):
+    def __init__(self, mean=None, std=None, max_batch: int | None = None):
         self.norm = Normalizer(mean, std)
         self.chunker = Chunker(max_batch, "max_batch")
 
     @property
-    def max_batch(self) -> Optional[int]:
+    def max_batch(self) -> int | None:
         """Rows per forward (None: the device default); after a CUDA out-of-memory, the size that fitted."""
         return self.chunker.max_batch
 
     @max_batch.setter
-    def max_batch(self, value: Optional[int]) -> None:
+    def max_batch(self, value: int | None) -> None:
         self.chunker.max_batch = value
 
-    def __call__(self, model, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def __call__(self, model, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         if attr.shape[0] != x.shape[0] or attr.shape[-2:] != x.shape[-2:]:
             raise ConfigError(f"attr {tuple(attr.shape)} does not match x {tuple(x.shape)}")
         target = torch.as_tensor(target, device=x.device).long().view(-1)
         return self.compute(model, x.float(), attr.float().to(x.device), target)
 
-    def compute(self, model, x, attr, target) -> Dict[str, torch.Tensor]:  # pragma: no cover - abstract
+    def compute(self, model, x, attr, target) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..engine.chunking import check_autocast
 from ..engine.normalize import gaussian_blur
 from ..errors import ConfigError
-from ..engine.chunking import check_autocast
 from ._forward import descending_ranks, runs, score_rows
 from .base import Metric, register_metric
 

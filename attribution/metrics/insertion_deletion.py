@@ -25,7 +25,6 @@ evaluated in no-grad forwards of at most ``max_batch`` rows.
 """
 from __future__ import annotations
 
-
 import torch
 
 from ..engine.blur import delta_gaussian_blur, delta_gaussian_kernel

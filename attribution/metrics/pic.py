@@ -47,9 +47,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from ..errors import ConfigError
 from ..engine.chunking import check_autocast
-from ..errors import check_int
+from ..errors import ConfigError, check_int
 from ._forward import score_rows
 from .base import Metric, register_metric
 
