@@ -17,7 +17,7 @@ from typing import Any
 #: Keys of the resolved run config that do not change what a row contains (where it is written, how it is
 #: split, how it is shown), left out of ``config_hash``.
 RUN_ONLY_KEYS = ("out_dir", "shard", "logger", "progress", "batch_size", "device", "num_workers", "experiment_name",
-                 "write_tables", "preflight", "cache", "hydra")
+                 "write_tables", "preflight", "cache", "hydra", "grid_sizes")
 
 _PACKAGES = ("torch", "torchvision", "timm", "diffusers", "numpy", "quantus", "hydra-core")
 

@@ -7,7 +7,8 @@ latent, encoder) are measured with ``torch.utils.flop_counter.FlopCounterMode`` 
 only, nothing computed or downloaded), then combined with the rows per image of each method:
 
 - ours: ``method.cost(H, W)`` (the counts the tests check against :class:`attribution.PassCounter`);
-- the authors': docs/upstream_methods.md sections 2.13 and 11 (batch 1, every gradient and decode recomputed).
+- the authors': :data:`benchmarks.reference.UPSTREAM_COSTS` (docs/upstream_methods.md sections 2.13 and 11: batch 1,
+  every gradient and decode recomputed).
 
     FLOPs = fb * C_fb + f * C_f + b * (C_fb - C_f) + decoder_f * D_f + decoder_b * (D_fb - D_f) + encoder * E
 
@@ -15,11 +16,11 @@ Only network FLOPs are counted, and of those what ``FlopCounterMode`` counts: co
 attention (normalisations and activations are memory-bound and uncounted; SIG's SVD, Blur IG's blurs and Guided
 IG's quantiles are small beside the networks).
 The ratio bounds the speed-up that reuse alone gives; the rest must come from batching, which a GPU measures
-(``benchmarks.speed``). Writes ``results/speed/flops.md``.
+(``benchmarks.perf.speed``). Writes ``results/speed/flops.md``.
 
-    python -m benchmarks.flops                                 # ResNet-18, 256x256, SD-shaped VAE, N = 200
-    python -m benchmarks.flops --model vgg16 --n-steps 200
-    python -m benchmarks.flops --grid --peak-tflops 495            # the whole table-1 grid, hours at peak
+    python -m benchmarks.perf.flops                            # ResNet-18, 256x256, SD-shaped VAE, N = 200
+    python -m benchmarks.perf.flops --model vgg16 --n-steps 200
+    python -m benchmarks.perf.flops --grid --peak-tflops 495       # the whole table-1 grid, hours at peak
 """
 from __future__ import annotations
 
@@ -28,16 +29,10 @@ from pathlib import Path
 
 import torch
 
-#: the authors' rows per image at N steps (docs/upstream_methods.md 2.13 / 11); counts as in ``cost()``
-UPSTREAM_ROWS = {
-    "grad_input": lambda n: {"fb": 1},
-    "ig": lambda n: {"fb": n},
-    "sig": lambda n: {"fb": n},
-    "blur_ig": lambda n: {"fb": n + 1},
-    "guided_ig": lambda n: {"fb": 2 * n - 1},
-    "eig": lambda n: {"fb": n, "decoder_f": n, "encoder": 2},
-    "ma_gig": lambda n: {"fb": 2 * n - 1, "decoder_f": 2 * n - 3, "decoder_b": n - 1, "encoder": 2},
-}
+from ..reference import UPSTREAM_COSTS
+
+#: the authors' rows per image at N steps (:data:`benchmarks.reference.UPSTREAM_COSTS`); counts as in ``cost()``
+UPSTREAM_ROWS = UPSTREAM_COSTS
 
 
 def count_flops(fn) -> int:
@@ -88,7 +83,7 @@ def ours_rows(name: str, n_steps: int, size: int) -> dict:
     from .speed import build_vae
 
     factory = attribution.METHODS.get(name)
-    kw = {"vae": build_vae("small", torch.device("cpu"))} if getattr(factory, "needs_vae", False) else {}
+    kw = {"vae": build_vae("small", torch.device("cpu"))} if attribution.method_info(name).needs_vae else {}
     if "n_steps" in _params(factory):
         kw["n_steps"] = n_steps
     return attribution.build_method(name, **kw).cost(size, size)
@@ -101,6 +96,8 @@ def _params(factory):
 
 
 def table(model_name: str, size: int, n_steps: int, vae_kind: str = "sd") -> str:
+    import attribution
+
     unit = unit_flops(model_name, size, vae_kind)
     g = 1e9
     lines = [f"## {model_name}, {size}x{size}, N = {n_steps}, VAE {vae_kind}-shaped AutoencoderKL", "",
@@ -108,7 +105,7 @@ def table(model_name: str, size: int, n_steps: int, vae_kind: str = "sd") -> str
              "| method | ours: rows/image | ours TFLOP/image | authors' rows/image | authors' TFLOP/image | "
              "work removed (authors / ours) |", "|---|---|---|---|---|---|"]
     for name, upstream in UPSTREAM_ROWS.items():
-        if name in ("eig", "ma_gig") and vae_kind == "none":
+        if vae_kind == "none" and attribution.method_info(name).needs_vae:
             continue
         ours, theirs = ours_rows(name, n_steps, size), upstream(n_steps)
         fo, ft = flops_of(ours, unit), flops_of(theirs, unit)
@@ -123,24 +120,29 @@ UPPER_BOUNDS = {"agi": "targets x iterations, no early stop", "samp": "every ite
 
 
 def grid_table(peak_tflops: float, vae_kind: str = "sd") -> str:
-    """FLOPs of the whole table-1 grid (3 models x 3 datasets x 11 methods at the papers' image counts, 256 px,
-    paper defaults, plus DiffID's 18 forwards per image) and the GPU-hours it needs at ``peak_tflops``."""
-    from .speed import GPU_HOURS_GOAL, TABLE1_DATASETS, TABLE1_METHODS, TABLE1_MODELS, TABLE1_SIZE, default_costs
+    """FLOPs of the whole table-1 grid (``configs/experiment/table1.yaml``: models x datasets x methods at the papers'
+    image counts and size, paper defaults, plus DiffID's forwards per image: two per ratio) and the GPU-hours it
+    needs at ``peak_tflops``."""
+    import attribution
 
+    from .speed import default_costs, table1_grid
+
+    grid = table1_grid()
+    diffid_f = 2 * len(attribution.metric_info("diffid").levels)
     costs = default_costs()
-    units = {m: unit_flops(m, TABLE1_SIZE, vae_kind) for m in TABLE1_MODELS}
-    images = sum(n for _, n, _ in TABLE1_DATASETS)
-    lines = [f"## Table-1 grid: {len(TABLE1_MODELS)} models x {len(TABLE1_DATASETS)} datasets ({images} images) "
-             f"x {len(TABLE1_METHODS)} methods, {TABLE1_SIZE} px, paper defaults", "",
-             f"Per-image network FLOPs of each (method, model) times the papers' image counts, plus DiffID's 18 "
+    units = {m: unit_flops(m, grid.size, vae_kind) for m in grid.models}
+    images = sum(n for _, n, _ in grid.datasets)
+    lines = [f"## Table-1 grid: {len(grid.models)} models x {len(grid.datasets)} datasets ({images} images) "
+             f"x {len(grid.methods)} methods, {grid.size} px, paper defaults", "",
+             f"Per-image network FLOPs of each (method, model) times the papers' image counts, plus DiffID's {diffid_f} "
              f"forwards per image. *Hours at peak* = FLOPs / {peak_tflops:g} TFLOP/s: the least GPU time any "
              f"implementation needs on a GPU with that dense peak (H100 SXM: ~495 TF32, ~990 BF16); real kernels "
-             f"reach a fraction of it. Goal (issue 8): the grid within {GPU_HOURS_GOAL:g} GPU-hours.", "",
+             f"reach a fraction of it.", "",
              "| method | PFLOP (grid) | hours at peak | note |", "|---|---|---|---|"]
     total = 0.0
-    for name in TABLE1_METHODS:
-        flop = sum(n_img * (flops_of(costs[(name, n_cls)], units[m]) + flops_of({"f": 18}, units[m]))
-                   for m in TABLE1_MODELS for _, n_img, n_cls in TABLE1_DATASETS if (name, n_cls) in costs)
+    for name in grid.methods:
+        flop = sum(n_img * (flops_of(costs[(name, n_cls)], units[m]) + flops_of({"f": diffid_f}, units[m]))
+                   for m in grid.models for _, n_img, n_cls in grid.datasets if (name, n_cls) in costs)
         total += flop
         note = f"upper bound ({UPPER_BOUNDS[name]})" if name in UPPER_BOUNDS else ""
         lines.append(f"| {name} | {flop / 1e15:.3g} | {flop / (peak_tflops * 1e12 * 3600):.3g} | {note} |")
@@ -153,7 +155,7 @@ def _rows(rows: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.flops", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.perf.flops", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--n-steps", type=int, default=200)
@@ -165,7 +167,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     text = grid_table(a.peak_tflops, a.vae) if a.grid else table(a.model, a.image_size, a.n_steps, a.vae)
     out = Path(a.out)
-    head = ("# Network FLOPs per image: ours vs the authors' loops\n\nGenerated by `python -m benchmarks.flops` "
+    head = ("# Network FLOPs per image: ours vs the authors' loops\n\nGenerated by `python -m benchmarks.perf.flops` "
             "(module docstring: what is counted). *Work removed* bounds the speed-up that reuse alone gives on "
             "any device; batching must supply the rest of a speed goal.\n\n")
     sections = {}
