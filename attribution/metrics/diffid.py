@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ..engine.chunking import check_autocast
 from ..engine.normalize import gaussian_blur
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from ._forward import descending_ranks, runs, score_rows
 from .base import Metric, register_metric
 
@@ -78,11 +78,9 @@ class DiffID(Metric):
             raise ConfigError(f"invalid ratios={ratios!r}: a list of floats in (0, 1)") from e
         if not ratios or any(not (0.0 < r < 1.0) for r in ratios):
             raise ConfigError(f"invalid ratios={ratios!r}: a non-empty list of floats in (0, 1)")
-        if fill not in FILLS:
-            raise ConfigError(f"invalid fill={fill!r}: choose one of {list(FILLS)}")
-        if score not in SCORES:
-            raise ConfigError(f"invalid score={score!r}: choose one of {list(SCORES)}")
-        self.ratios, self.fill, self.score = ratios, fill, score
+        self.ratios = ratios
+        self.fill = check_choice("fill", fill, FILLS)
+        self.score = check_choice("score", score, SCORES)
         self.autocast = check_autocast(autocast)
 
     def cost(self, height: int = 256, width: int = 256) -> dict:

@@ -29,7 +29,7 @@ import torch
 
 from ..engine.blur import delta_gaussian_blur, delta_gaussian_kernel
 from ..engine.chunking import check_autocast
-from ..errors import ConfigError, check_int
+from ..errors import check_choice, check_int
 from ._forward import descending_ranks, runs, score_rows
 from .base import Metric, register_metric
 
@@ -76,12 +76,9 @@ class InsertionDeletion(Metric):
                  autocast=False):
         super().__init__(mean, std, max_batch)
         check_int("step", step, 1, allow_none=True)
-        for key, val in (("insertion_substrate", insertion_substrate), ("deletion_substrate", deletion_substrate)):
-            if val not in SUBSTRATES:
-                raise ConfigError(f"invalid {key}={val!r}: choose one of {list(SUBSTRATES)}")
         self.step = step
-        self.insertion_substrate = insertion_substrate
-        self.deletion_substrate = deletion_substrate
+        self.insertion_substrate = check_choice("insertion_substrate", insertion_substrate, SUBSTRATES)
+        self.deletion_substrate = check_choice("deletion_substrate", deletion_substrate, SUBSTRATES)
         self.autocast = check_autocast(autocast)
 
     def n_steps(self, height: int, width: int) -> int:

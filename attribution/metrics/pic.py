@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from ..engine.chunking import check_autocast
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_choice, check_int, check_real
 from ._forward import score_rows
 from .base import Metric, register_metric
 
@@ -220,15 +220,11 @@ class PIC(Metric):
             raise ConfigError(f"invalid thresholds={thresholds!r}: ascending floats in (0, 1]") from e
         if not thresholds or any(not (0.0 < t <= 1.0) for t in thresholds) or list(thresholds) != sorted(thresholds):
             raise ConfigError(f"invalid thresholds={thresholds!r}: a non-empty ascending list of floats in (0, 1]")
-        if not isinstance(min_pred_value, (int, float)) or isinstance(min_pred_value, bool):
-            raise ConfigError(f"invalid min_pred_value={min_pred_value!r}: a float")
+        check_real("min_pred_value", min_pred_value, allowed="a float")
         check_int("num_data_points", num_data_points, 1)
-        if not (0.0 <= float(random_mask_fraction) <= 1.0):
-            raise ConfigError(f"invalid random_mask_fraction={random_mask_fraction!r}: a float in [0, 1]")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"invalid seed={seed!r}: an integer")
-        if saliency not in SALIENCY_REDUCTIONS:
-            raise ConfigError(f"invalid saliency={saliency!r}: choose one of {list(SALIENCY_REDUCTIONS)}")
+        check_real("random_mask_fraction", random_mask_fraction, 0.0, 1.0, allowed="a float in [0, 1]")
+        check_int("seed", seed)
+        check_choice("saliency", saliency, SALIENCY_REDUCTIONS)
         check_int("workers", workers, 1, allow_none=True)
         self.thresholds = thresholds
         self.min_pred_value = float(min_pred_value)

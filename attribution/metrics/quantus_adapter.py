@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_bool, check_choice, check_int
 from ._compat import numpy_trapz
 from .base import Metric, register_metric
 
@@ -145,15 +145,13 @@ class QuantusMetric(Metric):
         if not (inspect.isclass(cls) and hasattr(cls, "evaluate_batch")):
             known = sorted(v[0] for v in QUANTUS_METRICS.values())
             raise ConfigError(f"invalid metric_name={metric_name!r}: a Quantus metric class, e.g. {known}")
-        if reduce_channels not in REDUCTIONS:
-            raise ConfigError(f"invalid reduce_channels={reduce_channels!r}: choose one of {list(REDUCTIONS)}")
+        check_choice("reduce_channels", reduce_channels, REDUCTIONS)
         if metric_name == "ROAD" and reduce_channels == "none":
             raise ConfigError("reduce_channels='none' is not supported by quantus ROAD (it imputes pixels): use "
                               "'sum' or 'abs_sum'")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ConfigError(f"invalid seed={seed!r}: an integer or None")
-        if softmax is not None and not isinstance(softmax, bool):
-            raise ConfigError(f"invalid softmax={softmax!r}: true, false or null")
+        check_int("seed", seed, allow_none=True)
+        if softmax is not None:
+            check_bool("softmax", softmax)
         params = inspect.signature(cls.__init__).parameters
         allowed = sorted(p for p in params if p not in ("self", "kwargs", "args"))
         unknown = sorted(set(quantus_kwargs) - set(allowed))
