@@ -22,12 +22,12 @@ from pathlib import Path
 
 def plan_jobs(suites: dict, methods: list[str], vae_of_suite: dict) -> list[tuple[str, str]]:
     """(suite, method) pairs: every method on every suite, except VAE methods where the suite has no VAE."""
-    from attribution.methods import METHODS
+    import attribution
 
     jobs = []
     for suite in suites:
         for m in methods:
-            if getattr(METHODS.get(m), "needs_vae", False) and not vae_of_suite[suite]:
+            if attribution.method_info(m).needs_vae and not vae_of_suite[suite]:
                 continue
             jobs.append((suite, m))
     return jobs

@@ -168,25 +168,33 @@ def mean_curves(df: pd.DataFrame, unit: str = "variant") -> Dict[str, Dict[str, 
 
 
 def curve_x(metric: str, k: int) -> np.ndarray:
-    """x positions of a K-point curve: DiffID ratios 1/(K+1)..K/(K+1) (0.1..0.9 for K = 9), else [0, 1]."""
-    if metric == "diffid":
-        return np.arange(1, k + 1) / (k + 1)
-    return np.linspace(0, 1, k)
+    """x positions of a K-point curve of ``metric``: the registry's levels (:func:`attribution.metric_info`, e.g.
+    DiffID's ratios 0.1..0.9) when it has K of them; a metric with levels run at another count: K evenly spaced
+    interior points 1/(K+1)..K/(K+1); a metric without levels (or not registered): K points on [0, 1]."""
+    import attribution
+
+    levels = attribution.metric_info(metric).levels if metric in attribution.available_metrics() else None
+    if levels is None:
+        return np.linspace(0, 1, k)
+    if len(levels) == k:
+        return np.asarray(levels, dtype=float)
+    return np.arange(1, k + 1) / (k + 1)
 
 
 def _colors(methods):
     """A fixed colour per method (tab10 + black for the eleventh), grey for random, tab20's light shades else."""
     plt = _mpl()
-    from .names import METHOD_ORDER
+    from .names import paper_methods
 
+    paper = paper_methods()
     base10, light = plt.get_cmap("tab10"), plt.get_cmap("tab20")
     out = {}
     for i, m in enumerate(methods):
         base = str(m).split("[")[0]
         if base == "random":
             out[m] = "0.55"
-        elif base in METHOD_ORDER:
-            idx = METHOD_ORDER.index(base)
+        elif base in paper:
+            idx = paper.index(base)
             out[m] = base10(idx) if idx < 10 else "black"
         else:
             out[m] = light((2 * i + 1) % 20)

@@ -1,18 +1,30 @@
-"""Names and order of the table's rows and columns: methods (paper order, display and LaTeX labels), models and
-datasets (canonical names through :mod:`benchmarks.report.published`)."""
+"""Names and order of the table's rows and columns: methods (the registry's paper order, display and LaTeX labels:
+:func:`attribution.method_info`), models and datasets (canonical names through :mod:`benchmarks.report.published`)."""
 from __future__ import annotations
 
 import re
 
 from . import published as pub
 
-#: methods in the papers' row order; others follow alphabetically, then ``random``
-METHOD_ORDER = ["grad_input", "ig", "blur_ig", "eig", "mig", "guided_ig", "agi", "ig2", "samp", "sig", "ma_gig"]
-LAST_METHODS = ["random"]
-METHOD_DISPLAY = {"grad_input": "G×I", "ig": "IG", "blur_ig": "BIG", "eig": "EIG", "mig": "MIG",
-                  "guided_ig": "GIG", "agi": "AGI", "ig2": "IG²", "samp": "SAMP", "sig": "SIG", "ma_gig": "MA-GIG",
-                  "random": "Random"}
-METHOD_LATEX = {"grad_input": r"G$\times$I", "ig2": r"IG$^2$"}
+#: where a method the registry does not know (rows of a store written by another version) sorts: with the new ones
+UNREGISTERED_ORDER = 50.0
+
+
+def method_info(name: str):
+    """The registry's facts about method ``name`` (:func:`attribution.method_info`), or None if it is not registered."""
+    import attribution
+
+    return attribution.method_info(name) if name in attribution.available_methods() else None
+
+
+def paper_methods() -> list[str]:
+    """The registered methods the papers compare, in their row order (``order`` below the new methods')."""
+    import attribution
+
+    infos = [attribution.method_info(m) for m in attribution.available_methods()]
+    return [i.name for i in sorted(infos, key=lambda i: (i.order, i.name)) if i.order < UNREGISTERED_ORDER]
+
+
 MODEL_ORDER = ["resnet18", "vgg16", "inception_v1"]
 MODEL_DISPLAY = {"resnet18": "R18", "vgg16": "VGG16", "inception_v1": "IncV1"}
 DATASET_ORDER = ["imagenet", "pet", "flowers102"]
@@ -27,7 +39,12 @@ def _order(values, preferred, last=()):
 
 
 def method_order(methods):
-    return _order(methods, METHOD_ORDER, LAST_METHODS)
+    """Methods in the registry's ``order`` (the papers' rows, then new methods alphabetically, then random)."""
+    def key(m):
+        info = method_info(str(m))
+        return (info.order if info is not None else UNREGISTERED_ORDER, str(m))
+
+    return sorted(dict.fromkeys(methods), key=key)
 
 
 def model_order(models):
@@ -52,10 +69,12 @@ def _variant_sort_key(variants):
 
 def display_method(variant: str, latex: bool = False) -> str:
     base, sep, rest = str(variant).partition("[")
+    info = method_info(base)
+    display = info.display if info is not None else base
     if latex:
-        name = METHOD_LATEX.get(base) or _tex_escape(METHOD_DISPLAY.get(base, base))
+        name = info.latex if info is not None and info.latex != info.display else _tex_escape(display)
         return name + (" " + _tex_escape(sep + rest) if sep else "")
-    return METHOD_DISPLAY.get(base, base) + (" " + sep + rest if sep else "")
+    return display + (" " + sep + rest if sep else "")
 
 
 def display_model(model: str) -> str:

@@ -10,7 +10,8 @@ cell). They were parsed from ``docs/published.md`` by :func:`parse_published_md`
   verified against the PDF) plus one *derived* value (MA-GIG Pet/ResNet-18 DiffID ~= IG + 0.085, from the
   PnPXAI tutorial's "+0.085 the paper reports"), marked ``kind=derived``.
 
-Names are mapped to ours: methods (G×I -> grad_input, BIG -> blur_ig, GIG -> guided_ig, IG² -> ig2, ...),
+Names are mapped to ours: methods through the registry (name, display name, aliases: G×I -> grad_input, BIG ->
+blur_ig, GIG -> guided_ig, IG² -> ig2, ...),
 models (R18/ResNet18 -> resnet18, VGG16 -> vgg16, IncV1/InceptionV1 -> inception_v1) and metrics
 (DiffID -> diffid.diffid, Ins -> diffid.insertion, Del -> diffid.deletion). Dataset and model names from a
 store are matched through :func:`canonical_dataset` / :func:`canonical_model`, so ``oxfordpet``, ``pet`` and
@@ -18,6 +19,7 @@ store are matched through :func:`canonical_dataset` / :func:`canonical_model`, s
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Optional
@@ -31,13 +33,22 @@ REFERENCE_MD = REPO / "docs" / "published.md"
 
 COLUMNS = ["source", "dataset", "model", "method", "metric", "label", "value", "mark", "kind", "note"]
 
-METHOD_ALIASES = {
-    "g×i": "grad_input", "gxi": "grad_input", "gradxinput": "grad_input", "gradinput": "grad_input",
-    "gradientxinput": "grad_input", "gradient×input": "grad_input",
-    "ig": "ig", "big": "blur_ig", "blurig": "blur_ig", "eig": "eig", "mig": "mig", "gig": "guided_ig",
-    "guidedig": "guided_ig", "agi": "agi", "ig²": "ig2", "ig2": "ig2", "samp": "samp", "sig": "sig",
-    "spectralig": "sig", "ma-gig": "ma_gig", "magig": "ma_gig", "latentgig": "ma_gig", "random": "random",
-}
+
+
+@functools.lru_cache(maxsize=1)
+def method_aliases() -> dict:
+    """{spelling: registered method}: each method's name, display name and ``aliases``
+    (:func:`attribution.method_info`), as :func:`_key` normalises them (``G×I``, ``gradinput``, ``IG²``, ...)."""
+    import attribution
+
+    out = {}
+    for name in attribution.available_methods():
+        info = attribution.method_info(name)
+        for spelling in (name, info.display, *info.aliases):
+            out.setdefault(_key(spelling), name)
+    return out
+
+
 MODEL_ALIASES = {
     "r18": "resnet18", "resnet18": "resnet18", "tvresnet18": "resnet18",
     "vgg16": "vgg16", "vgg": "vgg16", "tvvgg16": "vgg16",
@@ -77,8 +88,8 @@ def _alnum(s: str) -> str:
 
 
 def canonical_method(name: str) -> str:
-    k = _key(name)
-    return METHOD_ALIASES.get(k, METHOD_ALIASES.get(k.replace("-", ""), str(name)))
+    k, aliases = _key(name), method_aliases()
+    return aliases.get(k, aliases.get(k.replace("-", ""), str(name)))
 
 
 def canonical_model(name: str) -> str:

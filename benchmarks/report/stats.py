@@ -55,7 +55,7 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05)
     if n == 1 or n_boot <= 0 or np.all(x == x[0]):
         return mean, mean, mean, n
     if n * n_boot <= _CHUNK_ELEMS:
-        # einsum, not BLAS: multithreaded OpenBLAS matvec is ~50x slower on a busy 2-core machine
+        # einsum, not BLAS: multithreaded OpenBLAS matvec is much slower on a busy machine
         means = np.einsum("ij,j->i", _counts(seed, n, n_boot), x) / n
     else:
         rng = np.random.default_rng([int(seed), int(n)])

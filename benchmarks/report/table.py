@@ -15,13 +15,14 @@ reads the results store of ``<out_dir>`` and writes into ``<out_dir>``:
 - ``published_comparison.md``, ``published_comparison.csv``: our means next to the published numbers of
   ``results/published/*.csv`` for the cells that match (see :mod:`benchmarks.report.published`).
 
-A metric set is a list of ``(label, column, direction)``; :data:`METRIC_SETS` holds the named ones. Any
-``<metric>`` prefix of the store's ``<metric>.<key>`` columns also works as a set name (all its scalar keys), and
-an explicit spec ``"SIC=pic.sic:max,AIC=pic.aic:max"`` gives full control.
+A metric set is a list of ``(label, column, direction)``; :func:`metric_sets` holds the named ones (the registry's
+metric columns). Any ``<metric>`` prefix of the store's ``<metric>.<key>`` columns also works as a set name (all its
+scalar keys), and an explicit spec ``"SIC=pic.sic:max,AIC=pic.aic:max"`` gives full control.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import warnings
@@ -33,39 +34,48 @@ import numpy as np
 import pandas as pd
 
 from . import published as pub
-from .names import (DATASET_ORDER, LAST_METHODS, METHOD_DISPLAY, METHOD_LATEX, METHOD_ORDER, MODEL_DISPLAY,  # noqa: F401
-                    MODEL_ORDER, _variant_sort_key, dataset_order, display_method, display_model, method_order,
-                    model_order)
+from .names import (DATASET_ORDER, MODEL_DISPLAY, MODEL_ORDER, _variant_sort_key, dataset_order,  # noqa: F401
+                    display_method, display_model, method_order, model_order)
 from .render import (N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex,  # noqa: F401
                      render_markdown)
 from .stats import bootstrap_ci, paired_comparisons
 
-#: methods in the papers' row order; others follow alphabetically, then ``random``
-
 Metric = Tuple[str, str, str]  # (label, column, direction "max" | "min")
 
-METRIC_SETS: Dict[str, List[Metric]] = {
-    "diffid": [("DiffID", "diffid.diffid", "max"), ("Ins", "diffid.insertion", "max"),
-               ("Del", "diffid.deletion", "min")],
-    "insertion_deletion": [("Ins", "insertion_deletion.rise_insertion", "max"),
-                           ("Del", "insertion_deletion.rise_deletion", "min"),
-                           ("Ins", "insertion_deletion.insertion", "max"),
-                           ("Del", "insertion_deletion.deletion", "min")],
-    "pic": [("SIC", "pic.sic", "max"), ("AIC", "pic.aic", "max")],
-    "completeness": [("CompErr", "completeness_error", "min"),
-                     ("CompErr (metric)", "completeness.completeness_error", "min")],
+#: the runner's own columns (not a metric's): tables of them, and where they join a metric's table
+RUNNER_SETS: Dict[str, List[Metric]] = {
     "cost": [("s/img", "seconds", "min"), ("fwd+bwd", "passes_fb", "min"), ("fwd", "passes_f", "min")],
 }
-#: direction of the Quantus adapters' scores (attribution/metrics/quantus_adapter.py), by metric name
-QUANTUS_DIRECTIONS = {
-    "quantus_faithfulness_correlation": "max", "quantus_faithfulness_estimate": "max",
-    "quantus_pixel_flipping": "min",  # AUC of the class score while the most relevant features are removed
-    "quantus_region_perturbation": "max",  # AOPC-style drop of the score: larger = more faithful
-    "quantus_monotonicity": "max", "quantus_monotonicity_correlation": "max",
-    "quantus_road": "min",  # MoRF accuracy curve under noisy linear imputation
-    "quantus_irof": "max",  # area over the curve
-    "quantus_selectivity": "min", "quantus_sufficiency": "max", "quantus_infidelity": "min",
-}
+RUNNER_COLUMNS: Dict[str, List[Metric]] = {"completeness": [("CompErr", "completeness_error", "min")]}
+#: the papers' tables first, in this order; other registered metrics follow alphabetically (Quantus ones apart)
+FIRST_SETS = ("diffid", "insertion_deletion", "pic", "completeness")
+
+
+@functools.lru_cache(maxsize=1)
+def metric_sets() -> Dict[str, List[Metric]]:
+    """The named metric sets: one per registered metric with columns (:func:`attribution.metric_info`: label, key,
+    direction), the runner's columns added where they belong, and ``cost`` last. Quantus metrics are the
+    ``quantus`` prefix set instead."""
+    import attribution
+
+    names = [m for m in attribution.available_metrics() if not m.startswith("quantus")]
+    names = [m for m in FIRST_SETS if m in names] + sorted(m for m in names if m not in FIRST_SETS)
+    out: Dict[str, List[Metric]] = {}
+    for name in names:
+        cols = [(c.label, f"{name}.{c.key}", c.direction) for c in attribution.metric_info(name).columns]
+        if cols:
+            out[name] = RUNNER_COLUMNS.get(name, []) + cols
+    return {**out, **RUNNER_SETS}
+
+
+def _registered_direction(metric: str, key: str) -> Optional[str]:
+    import attribution
+
+    if metric not in attribution.available_metrics():
+        return None
+    return attribution.metric_info(metric).direction(key or metric)
+
+
 #: key fragments meaning "lower is better" for metric sets built from a prefix
 _LOWER_BETTER = ("deletion", "error", "seconds", "time", "passes", "morf", "infidelity", "sensitivity",
                  "lipschitz", "complexity", "continuity", "pixel_flipping", "selectivity", "road")
@@ -116,8 +126,9 @@ def resolve_metric_set(name: str, df: pd.DataFrame) -> Tuple[str, List[Metric]]:
     ``quantus`` -> every scalar column starting with ``quantus``), or a spec ``"Label=column:max,column2"``.
     """
     cols = set(df.columns)
-    if name in METRIC_SETS:
-        return name, [m for m in METRIC_SETS[name] if m[1] in cols]
+    sets = metric_sets()
+    if name in sets:
+        return name, [m for m in sets[name] if m[1] in cols]
     if "=" in name or "," in name or ":" in name:
         out = []
         for part in filter(None, (p.strip() for p in name.split(","))):
@@ -143,15 +154,16 @@ def resolve_metric_set(name: str, df: pd.DataFrame) -> Tuple[str, List[Metric]]:
 
 
 def _guess_direction(column: str) -> str:
-    metric = column.split(".")[0]
-    if metric in QUANTUS_DIRECTIONS:
-        return QUANTUS_DIRECTIONS[metric]
+    metric, _, key = column.partition(".")
+    registered = _registered_direction(metric, key)
+    if registered is not None:
+        return registered
     return "min" if any(k in column.lower() for k in _LOWER_BETTER) else "max"
 
 
 def available_metric_sets(df: pd.DataFrame) -> List[str]:
     """The named sets with at least one column in ``df`` (``cost`` last), plus ``quantus`` if present."""
-    names = [n for n in METRIC_SETS if n != "cost" and resolve_metric_set(n, df)[1]]
+    names = [n for n in metric_sets() if n != "cost" and resolve_metric_set(n, df)[1]]
     if any(c.startswith("quantus") for c in df.columns):
         names.append("quantus")
     if resolve_metric_set("cost", df)[1]:
@@ -385,7 +397,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.table", description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", help="experiment folder holding store/")
     ap.add_argument("--metric-set", action="append", dest="metric_sets",
-                    help=f"repeatable; one of {sorted(METRIC_SETS)}, a metric prefix, or 'Label=col:max,...'"
+                    help=f"repeatable; one of {sorted(metric_sets())}, a metric prefix, or 'Label=col:max,...'"
                          " (default: every set present)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--baseline", default="ig", help="compare every method with this one (default ig; 'none' to skip)")

@@ -4,7 +4,6 @@ Nothing here loads data or weights.
 """
 from __future__ import annotations
 
-import inspect
 import random
 from collections.abc import Sequence
 from pathlib import Path

@@ -94,12 +94,12 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     name = mcfg.pop("name", None)
     if name is None:
         raise ValueError("the method config has no 'name' key")
-    factory = METHODS.get(name)  # unknown name -> KeyError listing the registered methods
+    METHODS.get(name)  # unknown name -> KeyError listing the registered methods
     if mcfg.get("autocast"):
-        log.warning("method.autocast=%s: reduced precision changes the maps (measured on real weights, "
-                    "results/precision/: IG 18-51%%, Guided IG and MA-GIG take other paths); keep the float32 "
-                    "default for numbers you publish", mcfg["autocast"])
-    needs_vae = bool(getattr(factory, "needs_vae", False))
+        log.warning("method.autocast=%s: reduced precision changes the maps (how much, measured on real weights: "
+                    "results/precision/); keep the float32 default for numbers you publish", mcfg["autocast"])
+    info = attribution.method_info(name)
+    needs_vae = info.needs_vae
     if needs_vae and not cfg.get("vae"):
         vaes = sorted(p.stem for p in Path(CONFIG_DIR, "vae").glob("*.yaml"))
         raise ValueError(f"method {name!r} works in a VAE's latent space: choose one with vae=<name>, one of "
@@ -118,7 +118,7 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
 
     vae_cfg = cfg.get("vae") if needs_vae else None
     # what the attribution depends on beyond the method's own keys: its VAE, and IG2's reference bank size
-    bank = int(cfg.get("reference_bank") or 100) if hasattr(factory, "set_references") else None
+    bank = int(cfg.get("reference_bank") or 100) if info.needs_bank else None
     method_hash = provenance.config_hash({"name": name, **mcfg, "vae": vae_cfg, **({"reference_bank": bank}
                                                                                   if bank else {})})
     setup_hash = provenance.config_hash({"dataset": cfg["dataset"], "model": cfg["model"], "target": target,
@@ -174,7 +174,7 @@ def build(setup: Setup) -> Setup:
             setup.vae = setup.vae.to(setup.device) or setup.vae
         extra["vae"] = setup.vae
     setup.method = attribution.build_method(setup.method_name, **setup.method_cfg, **extra)
-    if hasattr(setup.method, "set_references"):  # IG2: the first images of the evaluation set (upstream: 100)
+    if attribution.method_info(setup.method_name).needs_bank:  # IG2: the first images of the evaluation set
         setup.method.set_references(reference_bank(setup, int(cfg.get("reference_bank") or 100)))
     for col, spec in setup.metric_cfgs.items():
         factory, opts = METRICS.get(spec["metric"]), spec["options"]
@@ -210,7 +210,7 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
     Raises :class:`PreflightError` listing every problem (missing data folder, no hub access, a checkpoint that is
     not there, a classifier whose class count does not match its dataset), so a grid stops before any job starts.
     """
-    from attribution.methods import METHODS
+    import attribution
 
     problems: list[str] = []
     built: dict[tuple[str, str], Any] = {}
@@ -234,7 +234,7 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
         ds = load("dataset", cfg["dataset"])
         clf = load("model", cfg["model"])
         name = (cfg.get("method") or {}).get("name")
-        if name and getattr(METHODS.get(name), "needs_vae", False) and cfg.get("vae"):
+        if name and attribution.method_info(name).needs_vae and cfg.get("vae"):
             load("vae", cfg["vae"])
         if ds is not None and clf is not None:
             n_ds, n_clf = getattr(ds, "num_classes", None), getattr(clf, "num_classes", None)

@@ -166,7 +166,7 @@ def test_published_csvs_load_and_map_names():
     assert pub.canonical_dataset("oxford_iiit_pet") == "pet" and pub.canonical_dataset("oxfordflower") == "flowers102"
 
 
-@pytest.mark.skipif(not pub.REFERENCE_MD.exists(), reason="../shared/reference/published.md not in this checkout")
+@pytest.mark.skipif(not pub.REFERENCE_MD.exists(), reason="docs/published.md not in this checkout")
 def test_published_csvs_match_reference_md():
     for fname, frame in pub.parse_published_md().items():
         have = pub.read_csv(pub.PUBLISHED_DIR / fname)
