@@ -1,4 +1,6 @@
 # Two commands set up a fresh machine by themselves: `make demo` and `make test`.
+# The harness (benchmarks/) is not installed: every target runs `python -m benchmarks.<tool>` from the clone's root
+# (make's working directory), with the root on PYTHONPATH for the processes they start (Hydra launchers' workers).
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -6,8 +8,9 @@ STAMP   := $(VENV)/.installed
 TORCH   ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?= -n 2
 export PYTHONUNBUFFERED := 1
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv test test-fast demo reproduce-table1 table speed flops precision sweep-demo assets clean lint
+.PHONY: venv test test-fast demo reproduce-table1 table speed flops precision clean lint
 
 venv: $(STAMP)
 
@@ -34,13 +37,13 @@ table: $(STAMP)
 	$(BIN)/python -m benchmarks.table results/demo
 
 speed: $(STAMP)
-	$(BIN)/python -m benchmarks.speed
+	$(BIN)/python -m benchmarks.perf.speed
 
 flops: $(STAMP)
-	$(BIN)/python -m benchmarks.flops --grid
+	$(BIN)/python -m benchmarks.perf.flops --grid
 
 precision: $(STAMP)
-	$(BIN)/python -m benchmarks.precision
+	$(BIN)/python -m benchmarks.perf.precision
 
 lint: $(STAMP)
 	$(BIN)/ruff check attribution benchmarks scripts tests

@@ -2,11 +2,11 @@
 """Compare an experiment's table with the published numbers (results/published/*.csv).
 
     python scripts/compare_published.py results/table1              # print + write published_comparison.{md,csv}
-    python scripts/compare_published.py --parse ../shared/reference/published.md   # regenerate the CSVs
-    python scripts/compare_published.py --check ../shared/reference/published.md   # CSVs == parse(md)?
+    python scripts/compare_published.py --parse docs/published.md   # regenerate the CSVs
+    python scripts/compare_published.py --check docs/published.md   # CSVs == parse(md)?
 
 Cells are matched on (dataset, model, method, metric) after name mapping (G×I -> grad_input, BIG -> blur_ig,
-R18 -> resnet18, IncV1 -> inception_v1, oxfordpet -> pet, ...); see benchmarks/published.py.
+R18 -> resnet18, IncV1 -> inception_v1, oxfordpet -> pet, ...); see benchmarks/report/published.py.
 """
 from __future__ import annotations
 

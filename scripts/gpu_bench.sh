@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Run on a lent GPU machine (the device tool), one part per call, each well under its 10-minute limit:
-#   here:  bash scripts/gpu_wheels.sh                      (once: the wheels the GPU image lacks, into .whl/)
-#   there: run(command="bash scripts/gpu_bench.sh check",  carry=[".whl"])   GPU tests + the runner on CUDA
-#          run(command="bash scripts/gpu_bench.sh pixel",  carry=[".whl"])   IG, SIG, Blur IG, Guided IG, GxI
-#          run(command="bash scripts/gpu_bench.sh heavy",  carry=[".whl"])   IG2, AGI, SAMP
-#          run(command="bash scripts/gpu_bench.sh latent", carry=[".whl"])   MA-GIG, EIG (SD-shaped VAE)
-#          run(command="bash scripts/gpu_bench.sh mig",    carry=[".whl"])   MIG (up to ~1,350 TFLOP per image)
-#          run(command="bash scripts/gpu_bench.sh metrics", carry=[".whl"])  metrics + the table-1 GPU-hour estimate
-#   here:  cp <files_at>/speed/* results/speed/  after each part (the next part starts from them: the rows of one
-#          device are merged into one results/speed/cuda-<gpu>.{csv,md}), then commit.
-# Setting: ResNet-18 at 256x256, batch 32, 200 steps (issue 8); BATCH / SIZE / STEPS / EXTRA override it.
+# The speed benchmark's GPU parts, one part per command, each short: run this on a GPU host from the clone's root.
+#   bash scripts/gpu_bench.sh check     the GPU-only tests and the runner on CUDA (embedded photos)
+#   bash scripts/gpu_bench.sh pixel     IG, SIG, Blur IG, Guided IG, Gradient x Input, random
+#   bash scripts/gpu_bench.sh heavy     IG2, AGI, SAMP
+#   bash scripts/gpu_bench.sh latent    MA-GIG, EIG (SD-shaped VAE)
+#   bash scripts/gpu_bench.sh mig       MIG
+#   bash scripts/gpu_bench.sh metrics   the metrics and the table-1 GPU-hour estimate
+# Outputs go to $OUT (default /tmp/gpu_out): speed/cuda-<gpu>.{csv,md} and table1_estimate_cuda-<gpu>.md, plus the
+# logs of `check`. Copy $OUT/speed/* back into results/speed/ after each part (the next part merges its rows into
+# the same per-device files, which the script copies into $OUT first), then commit them.
+# A host without internet installs the packages it lacks from .whl/ (filled beforehand by scripts/gpu_wheels.sh).
+# Setting: ResNet-18 at 256x256, batch 32, 200 steps (the papers'); BATCH / SIZE / STEPS / EXTRA override it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part=${1:?usage: gpu_bench.sh check|pixel|heavy|latent|mig|metrics}
@@ -29,14 +30,14 @@ python3 -c "import torch, timm; print('torch', torch.__version__, 'cuda', torch.
 
 BATCH=${BATCH:-32}; SIZE=${SIZE:-256}; STEPS=${STEPS:-200}; EXTRA=${EXTRA:-}; DEVICE=${DEVICE:-cuda}  # DEVICE=cpu: a dry run
 speed() {
-    python3 -m benchmarks.speed --device "$DEVICE" --model resnet18 --image-size "$SIZE" --batch "$BATCH" \
+    python3 -m benchmarks.perf.speed --device "$DEVICE" --model resnet18 --image-size "$SIZE" --batch "$BATCH" \
         --n-steps "$STEPS" --vae sd --out "$OUT/speed" $EXTRA "$@"
 }
 case "$part" in
     check)
         # the GPU-only tests (skipped in CI) and the runner's CUDA path on the embedded photos
         python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$OUT/gpu_tests.log"
-        # (the device tool returns at most 8 files from $OUT: the run's folder stays outside, its table comes back)
+        # the run's folder stays outside $OUT; its table is copied there
         python3 -m benchmarks.demo --suites photos --methods ig,guided_ig,sig device="$DEVICE" batch_size=6 \
             out_dir=/tmp/demo_cuda write_tables=true 2>&1 | tail -40 | tee "$OUT/runner_cuda.log"
         cp /tmp/demo_cuda/table.md "$OUT/runner_table.md"

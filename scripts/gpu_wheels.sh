@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Download, on this machine, the wheels that a lent GPU machine lacks (Python 3.12, x86-64 manylinux), into .whl/.
-# The GPU image already has torch, torchvision, timm, numpy, scipy, pandas, pyarrow, scikit-image, matplotlib,
-# huggingface-hub, safetensors and opencv; it lacks the packages below. Versions follow this checkout's .venv when
-# it has them, so the GPU run uses the same code as the tests. Then, with the device tool:
-#   carry [".whl"], command "bash scripts/gpu_bench.sh <part>"   (see scripts/gpu_bench.sh)
+# Download, on a machine with PyPI access, the wheels that a GPU host without internet lacks (Python 3.12, x86-64
+# manylinux), into .whl/. Versions follow this checkout's .venv when it has them, so the GPU run uses the same code
+# as the tests. The list assumes a host that already has torch, torchvision, timm, numpy, scipy, pandas, pyarrow,
+# scikit-image, matplotlib, huggingface-hub, safetensors and opencv (edit PACKAGES below for another host). Then
+# copy the clone with .whl/ to the GPU host and run `bash scripts/gpu_bench.sh <part>` there (it installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=${DEST:-.whl}

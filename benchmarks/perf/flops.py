@@ -134,9 +134,9 @@ def grid_table(peak_tflops: float, vae_kind: str = "sd") -> str:
     images = sum(n for _, n, _ in grid.datasets)
     lines = [f"## Table-1 grid: {len(grid.models)} models x {len(grid.datasets)} datasets ({images} images) "
              f"x {len(grid.methods)} methods, {grid.size} px, paper defaults", "",
-             f"Per-image network FLOPs of each (method, model) times the papers' image counts, plus DiffID's {diffid_f} "
-             f"forwards per image. *Hours at peak* = FLOPs / {peak_tflops:g} TFLOP/s: the least GPU time any "
-             f"implementation needs on a GPU with that dense peak (H100 SXM: ~495 TF32, ~990 BF16); real kernels "
+             f"Per-image network FLOPs of each (method, model) times the papers' image counts, plus DiffID's "
+             f"{diffid_f} forwards per image. *Hours at peak* = FLOPs / {peak_tflops:g} TFLOP/s: the least GPU time "
+             f"any implementation needs on a GPU with that dense peak (H100 SXM: ~495 TF32, ~990 BF16); real kernels "
              f"reach a fraction of it.", "",
              "| method | PFLOP (grid) | hours at peak | note |", "|---|---|---|---|"]
     total = 0.0

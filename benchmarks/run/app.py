@@ -183,8 +183,19 @@ def _main(cfg) -> None:
     run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun, preflight_single=not multirun)
 
 
+def _importable_in_workers() -> None:
+    """Put the clone's root on ``PYTHONPATH``: the harness is not an installed package, and the processes a
+    launcher starts (joblib workers, submitit's local or SLURM jobs) import ``benchmarks`` to run a job."""
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+
 def main() -> None:
     import hydra
+
+    _importable_in_workers()
 
     hydra.main(config_path=CONFIG_DIR, config_name="config", version_base=None)(_main)()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import attribution
-from benchmarks import reference_loops as rl
+from benchmarks import reference as rl
 from benchmarks.perf import speed
 
 MEAN = (0.485, 0.456, 0.406)

@@ -1,4 +1,4 @@
-"""Shared bits of the fault tests (issue 7). The runner's tiny stand-ins (a random-image dataset, a one-conv
+"""Shared bits of the fault tests. The runner's tiny stand-ins (a random-image dataset, a one-conv
 classifier, the Hydra search path that names them) live in ``tests/benchmarks/test_run.py``; they are imported
 from there, not copied."""
 from __future__ import annotations

@@ -46,11 +46,11 @@ Data-dependent counts (AGI's early stops, SAMP's termination, MIG's energy test)
 
 Usage::
 
-    # CPU, a few minutes on 2 cores (timm test_resnet at 32x32, n_steps 32, batch 8, small VAE):
+    # CPU smoke run (timm test_resnet at 32x32, n_steps 32, batch 8, small VAE):
     python -m benchmarks.perf.speed --quick
     # CPU, the papers' ResNet-18 at 128x128:
     python -m benchmarks.perf.speed --model resnet18 --image-size 128 --batch 8 --n-steps 32 --device cpu
-    # GPU (H100), the papers' setting; the grid estimate measures all three table-1 models at 256x256:
+    # GPU, the papers' setting; the grid estimate measures the table-1 models at their size:
     python -m benchmarks.perf.speed --device cuda --model resnet18 --image-size 256 --batch 32 --n-steps 200 \\
         --vae sd --estimate-models vgg16,resnet18,inception_v1 --out results/speed
     # to keep each command short, split by methods (rows of a device are merged,

@@ -96,7 +96,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--blas-threads", type=int, default=None,
                    help="limit NumPy/SciPy's OpenBLAS threads (threadpoolctl); on an oversubscribed machine their "
-                        "spinning threads make small SciPy calls (PIC's interpolation) up to 1000x slower")
+                        "spinning threads make small SciPy calls (PIC's interpolation) far slower")
     p.add_argument("--no-loops", action="store_true", help="skip the per-image reference loops")
     p.add_argument("--loop-images", type=int, default=None, help="images for the extrapolated loops (default 2)")
     p.add_argument("--loop-steps", type=int, default=None, help="steps for the extrapolated loops (default 8)")
