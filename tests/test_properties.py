@@ -19,8 +19,8 @@ from attribution.engine.normalize import gaussian_blur
 from attribution.engine.spectral import GATINGS, decompose, gate, spectral_offsets
 from attribution.methods.ig import linear_points
 from benchmarks.io.cache import _file_name
-from benchmarks.run import parse_shard, shard_slice
 from benchmarks.io.store import run_stem
+from benchmarks.run import parse_shard, shard_slice
 
 SETTINGS = {"deadline": None, "database": None, "derandomize": True,
             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}

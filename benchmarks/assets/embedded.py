@@ -38,8 +38,9 @@ import shutil
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,7 @@ def _asset_folder(asset: str, quick: bool) -> str:
     return f"{asset}-v{ASSET_VERSION[asset]}" + ("-quick" if quick else "")
 
 
-def build_asset(asset: str, builder: Callable[[Path], None], quick: bool = False, root: Optional[Path] = None
+def build_asset(asset: str, builder: Callable[[Path], None], quick: bool = False, root: Path | None = None
                 ) -> Path:
     """Run ``builder(tmp_dir)`` once per cache and return the final folder (atomic rename, file lock)."""
     root = Path(root) if root is not None else cache_dir()
@@ -164,7 +165,7 @@ def _package_dir(pkg: str, extra: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _versions() -> Dict[str, str]:
+def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
     for mod in ("timm", "diffusers", "datasets", "PIL", "mlxtend", "skimage"):
         try:
@@ -174,11 +175,11 @@ def _versions() -> Dict[str, str]:
     return out
 
 
-def _write_json(path: Path, obj: Dict[str, Any]) -> None:
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_meta(path: str) -> Dict[str, Any]:
+def read_meta(path: str) -> dict[str, Any]:
     """The ``attribution_meta.json`` of an asset (a folder, or a file inside one)."""
     p = Path(path)
     for d in (p, p.parent):
@@ -210,7 +211,7 @@ def deterministic(seed: int, threads: int = TRAIN_THREADS):
         torch.random.set_rng_state(state)
 
 
-def _progress(iterable, desc: str, total: Optional[int] = None, enabled: bool = True):
+def _progress(iterable, desc: str, total: int | None = None, enabled: bool = True):
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -258,13 +259,13 @@ _IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "
 _DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 
 
-def convert_efficientnet_lite(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module
-                              ) -> "OrderedDict[str, torch.Tensor]":
+def convert_efficientnet_lite(state_dict: dict[str, torch.Tensor], model: torch.nn.Module
+                              ) -> OrderedDict[str, torch.Tensor]:
     """Rename lukemelas-style EfficientNet-Lite keys (``_blocks.i._expand_conv``...) to timm's
     ``tf_efficientnet_liteN`` (``blocks.<stage>.<j>.conv_pw``...). ``_blocks.i`` is the i-th block of timm's nested
     stages in iteration order; blocks with ``_expand_conv`` are InvertedResidual, the others DepthwiseSeparable."""
     flat = [f"blocks.{s}.{j}" for s, stage in enumerate(model.blocks) for j in range(len(stage))]
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for k, v in state_dict.items():
         if k.startswith("_blocks."):
             _, idx, layer, rest = k.split(".", 3)
@@ -362,7 +363,7 @@ def mnist_data_path() -> Path:
     return build_asset("mnist_data", build_mnist_data) / "data"
 
 
-def _mnist_tensors(data_dir, split: str, limit: Optional[int] = None):
+def _mnist_tensors(data_dir, split: str, limit: int | None = None):
     """Pixels [N,1,28,28] in [0,1] and labels [N], read through the harness's own dataset loader."""
     from attribution.datasets import build_dataset
 
@@ -383,9 +384,9 @@ CLASSIFIER_BUDGETS = {"full": dict(epochs=8, train_size=None),
                       "quick": dict(epochs=1, train_size=1000, batch_size=32, lr=1e-2)}
 
 
-def train_mnist_classifier(out: Path, data_dir, epochs: int = 8, train_size: Optional[int] = None,
+def train_mnist_classifier(out: Path, data_dir, epochs: int = 8, train_size: int | None = None,
                            batch_size: int = 64, lr: float = 3e-3, seed: int = 0, arch: str = "test_resnet",
-                           progress: bool = True, budget_name: str = "custom") -> Dict[str, Any]:
+                           progress: bool = True, budget_name: str = "custom") -> dict[str, Any]:
     """Train timm ``arch`` (in_chans 1, 10 classes) on the mnist_data train split with AdamW + one-cycle cosine,
     light augmentation (random shifts of up to 2 px), then recompute the BatchNorm statistics on the training
     images; write ``model.pth`` and ``attribution_meta.json`` to ``out``; return the metadata (test accuracy on
@@ -480,9 +481,9 @@ VAE_CONFIG = dict(in_channels=1, out_channels=1, down_block_types=("DownEncoderB
 VAE_BUDGETS = {"full": dict(epochs=8, train_size=None), "quick": dict(epochs=2, train_size=1000, batch_size=32)}
 
 
-def train_mnist_vae(out: Path, data_dir, epochs: int = 8, train_size: Optional[int] = None, batch_size: int = 64,
+def train_mnist_vae(out: Path, data_dir, epochs: int = 8, train_size: int | None = None, batch_size: int = 64,
                     lr: float = 2e-3, kl_weight: float = 1e-3, seed: int = 0, progress: bool = True,
-                    budget_name: str = "custom") -> Dict[str, Any]:
+                    budget_name: str = "custom") -> dict[str, Any]:
     """Train a small diffusers ``AutoencoderKL`` (``VAE_CONFIG``: 28x28x1 -> 4x7x7 latent) on the mnist_data train
     split: loss = mean squared error on [-1,1] pixels + ``kl_weight`` * KL per latent element. Reports the test
     reconstruction MSE in [0,1] pixel space through the posterior mean (what the latent methods use)."""
@@ -545,7 +546,7 @@ def mnist_vae_path() -> Path:
                        quick=(b == "quick"))
 
 
-_RESOLVERS: Dict[str, Callable[[], Path]] = {
+_RESOLVERS: dict[str, Callable[[], Path]] = {
     "photos": photos_path,
     "efficientnet_lite0": efficientnet_lite0_path,
     "mnist_data": mnist_data_path,

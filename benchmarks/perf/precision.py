@@ -138,6 +138,7 @@ def run_suite(suite, methods, precisions, device, n_images, n_steps, log=print, 
     maps of the first ``figure_images`` images (how far the maps move, at a glance)."""
     import attribution
     from attribution.engine.integrate import completeness_error
+
     from ..run import resolve_embedded
     from ..run.planning import _build
     from .speed import device_tag

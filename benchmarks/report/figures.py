@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,7 @@ def _display(method):
     return display_method(method)
 
 
-def attribution_grid(images, attrs: Mapping[str, object], titles: Optional[Sequence[str]] = None, path=None,
+def attribution_grid(images, attrs: Mapping[str, object], titles: Sequence[str] | None = None, path=None,
                      cmap: str = "gray", cell: float = 1.9, dpi: int = 100, order: str = "paper"):
     """Save an image x method grid of attribution heat maps to ``path`` (PNG) and return the path.
 
@@ -119,9 +119,9 @@ def attribution_grid(images, attrs: Mapping[str, object], titles: Optional[Seque
 
 
 # ----------------------------------------------------------------------------------------------- curves
-def curve_columns(df: pd.DataFrame) -> Dict[str, List[str]]:
+def curve_columns(df: pd.DataFrame) -> dict[str, list[str]]:
     """{metric: [curve columns]} for the store's ``<metric>.<key>_curve`` columns."""
-    out: Dict[str, List[str]] = {}
+    out: dict[str, list[str]] = {}
     for c in df.columns:
         if str(c).endswith("_curve"):
             metric = str(c).split(".")[0] if "." in str(c) else "curve"
@@ -135,7 +135,7 @@ def curve_columns(df: pd.DataFrame) -> Dict[str, List[str]]:
     return {m: sorted(cols, key=rank) for m, cols in out.items()}
 
 
-def _stack(values) -> Optional[np.ndarray]:
+def _stack(values) -> np.ndarray | None:
     """Per-image curves -> [n, K]; empty and all-NaN curves (skipped images, e.g. PIC) are left out."""
     arrs = [np.asarray(v, dtype=float).ravel() for v in values if v is not None and np.size(v) > 0]
     arrs = [a for a in arrs if np.isfinite(a).any()]
@@ -146,7 +146,7 @@ def _stack(values) -> Optional[np.ndarray]:
     return np.stack([a for a in arrs if a.size == k])
 
 
-def mean_curves(df: pd.DataFrame, unit: str = "variant") -> Dict[str, Dict[str, np.ndarray]]:
+def mean_curves(df: pd.DataFrame, unit: str = "variant") -> dict[str, dict[str, np.ndarray]]:
     """{curve column: {method: aggregated curve}} over rows with status ok (mean; median for PIC)."""
     if unit not in df.columns:
         unit = "method"
@@ -205,7 +205,7 @@ def _slug(s: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]+", "-", str(s)).strip("-")
 
 
-def curve_figure(df: pd.DataFrame, metric: str, path, title: Optional[str] = None, dpi: int = 110):
+def curve_figure(df: pd.DataFrame, metric: str, path, title: str | None = None, dpi: int = 110):
     """One PNG with a panel per ``<metric>.*_curve`` column of ``df`` (rows of one dataset and model)."""
     plt = _mpl()
     curves = {c: lines for c, lines in mean_curves(df).items() if c.startswith(metric + ".") or c == metric}
@@ -236,7 +236,7 @@ def curve_figure(df: pd.DataFrame, metric: str, path, title: Optional[str] = Non
     return path
 
 
-def curve_figures(df: pd.DataFrame, fig_dir) -> List[Path]:
+def curve_figures(df: pd.DataFrame, fig_dir) -> list[Path]:
     """Write ``curves__<dataset>__<model>__<metric>.png`` for every curve metric; returns the paths."""
     from .names import dataset_order, model_order
     from .table import with_variants

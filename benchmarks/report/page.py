@@ -16,8 +16,8 @@ import datetime as _dt
 import html
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import pandas as pd
 
@@ -96,9 +96,9 @@ def _provenance(df: pd.DataFrame, out_dir: Path) -> str:
     return "<ul>" + "\n".join(i for i in items if i) + "</ul>"
 
 
-def write_report(out_dir, df: Optional[pd.DataFrame] = None, title: Optional[str] = None,
-                 metric_sets: Optional[Sequence[str]] = None, baseline: Optional[str] = "ig",
-                 new_method: Optional[str] = None, n_boot: int = tab.N_BOOT, seed: int = tab.SEED,
+def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = None,
+                 metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
+                 new_method: str | None = None, n_boot: int = tab.N_BOOT, seed: int = tab.SEED,
                  embed: bool = True, curves: bool = True) -> Path:
     """Write ``<out_dir>/report.html`` (and the tables and curve figures it shows); returns its path."""
     out_dir = Path(out_dir)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -199,7 +198,7 @@ def load_published(directory=PUBLISHED_DIR) -> pd.DataFrame:
     return df
 
 
-def compare_with_published(ours: pd.DataFrame, published: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+def compare_with_published(ours: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
     """Match our cell means with the published values.
 
     ``ours``: the long summary of :func:`benchmarks.report.table.summarize` (columns dataset, model, method, column,

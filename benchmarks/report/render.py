@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -29,13 +29,13 @@ class Layout:
 
     dataset: str
     metric_set: str
-    models: List[str]
-    metrics: List[Tuple[str, str]]  # (label, direction), in column order within a model
-    rows: List[str]
-    cells: Dict[Tuple[str, str, str], Cell]
-    counts: Dict[str, str]  # variant -> "n ok / flagged" text
-    decimals: Dict[str, int] = field(default_factory=dict)  # label -> decimals
-    flagged: List[str] = field(default_factory=list)  # footnote lines
+    models: list[str]
+    metrics: list[tuple[str, str]]  # (label, direction), in column order within a model
+    rows: list[str]
+    cells: dict[tuple[str, str, str], Cell]
+    counts: dict[str, str]  # variant -> "n ok / flagged" text
+    decimals: dict[str, int] = field(default_factory=dict)  # label -> decimals
+    flagged: list[str] = field(default_factory=list)  # footnote lines
 
 
 def _fmt(x: float, d: int) -> str:
@@ -93,9 +93,9 @@ def render_latex(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
                  r"\caption{" + _tex_escape(_caption(lay, n_boot)).replace("±", r"$\pm$").replace(
                      "↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("—", "--") + "}",
                  r"\begin{tabular}{" + spec + "}", r"\toprule"]
-        top = [""] + [r"\multicolumn{%d}{c}{%s}" % (k, _tex_escape(display_model(m))) for m in lay.models] + [""]
+        top = [""] + [rf"\multicolumn{{{k}}}{{c}}{{{_tex_escape(display_model(m))}}}" for m in lay.models] + [""]
         lines.append(" & ".join(top) + r" \\")
-        lines.append(" ".join(r"\cmidrule(lr){%d-%d}" % (2 + i * k, 1 + (i + 1) * k) for i in range(len(lay.models))))
+        lines.append(" ".join(rf"\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}" for i in range(len(lay.models))))
         sub = ["Method"] + [f"{_tex_escape(lab)}{_arrow(d, latex=True)}" for _ in lay.models for lab, d in lay.metrics]
         lines.append(" & ".join(sub + [r"$n$ ok/flagged"]) + r" \\")
         lines.append(r"\midrule")
@@ -109,9 +109,9 @@ def render_latex(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
                         continue
                     d = lay.decimals.get(lab, 3)
                     txt = _fmt(c.mean, d)
-                    txt = r"\textbf{%s}" % txt if c.rank == 1 else r"\underline{%s}" % txt if c.rank == 2 else txt
+                    txt = rf"\textbf{{{txt}}}" if c.rank == 1 else rf"\underline{{{txt}}}" if c.rank == 2 else txt
                     if np.isfinite(c.lo) and c.hi > c.lo:
-                        txt += r"\,{\scriptsize$\pm$%s}" % _fmt((c.hi - c.lo) / 2, d)
+                        txt += rf"\,{{\scriptsize$\pm${_fmt((c.hi - c.lo) / 2, d)}}}"
                     cells.append(txt)
             cells.append(_tex_escape(lay.counts.get(v, "")))
             lines.append(" & ".join(cells) + r" \\")

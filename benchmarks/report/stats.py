@@ -17,8 +17,8 @@ Everything here works on plain numpy arrays / pandas frames of per-image values 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -126,8 +126,8 @@ def paired_values(df: pd.DataFrame, column: str, a: str, b: str, unit: str = "va
     return j.reset_index().rename(columns={id_col: "id"})
 
 
-def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: Optional[str] = None,
-                       new_method: Optional[str] = None, unit: str = "variant", n_boot: int = 2000,
+def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str | None = None,
+                       new_method: str | None = None, unit: str = "variant", n_boot: int = 2000,
                        seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """Paired per-image comparisons, Holm-corrected across methods.
 

@@ -26,33 +26,41 @@ import functools
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from . import published as pub
-from .names import (DATASET_ORDER, MODEL_DISPLAY, MODEL_ORDER, _variant_sort_key, dataset_order,  # noqa: F401
-                    display_method, display_model, method_order, model_order)
-from .render import (N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex,  # noqa: F401
-                     render_markdown)
+from .names import (  # noqa: F401
+    DATASET_ORDER,
+    MODEL_DISPLAY,
+    MODEL_ORDER,
+    _variant_sort_key,
+    dataset_order,
+    display_method,
+    display_model,
+    method_order,
+    model_order,
+)
+from .render import N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex, render_markdown  # noqa: F401
 from .stats import bootstrap_ci, paired_comparisons
 
-Metric = Tuple[str, str, str]  # (label, column, direction "max" | "min")
+Metric = tuple[str, str, str]  # (label, column, direction "max" | "min")
 
 #: the runner's own columns (not a metric's): tables of them, and where they join a metric's table
-RUNNER_SETS: Dict[str, List[Metric]] = {
+RUNNER_SETS: dict[str, list[Metric]] = {
     "cost": [("s/img", "seconds", "min"), ("fwd+bwd", "passes_fb", "min"), ("fwd", "passes_f", "min")],
 }
-RUNNER_COLUMNS: Dict[str, List[Metric]] = {"completeness": [("CompErr", "completeness_error", "min")]}
+RUNNER_COLUMNS: dict[str, list[Metric]] = {"completeness": [("CompErr", "completeness_error", "min")]}
 #: the papers' tables first, in this order; other registered metrics follow alphabetically (Quantus ones apart)
 FIRST_SETS = ("diffid", "insertion_deletion", "pic", "completeness")
 
 
 @functools.lru_cache(maxsize=1)
-def metric_sets() -> Dict[str, List[Metric]]:
+def metric_sets() -> dict[str, list[Metric]]:
     """The named metric sets: one per registered metric with columns (:func:`attribution.metric_info`: label, key,
     direction), the runner's columns added where they belong, and ``cost`` last. Quantus metrics are the
     ``quantus`` prefix set instead."""
@@ -60,7 +68,7 @@ def metric_sets() -> Dict[str, List[Metric]]:
 
     names = [m for m in attribution.available_metrics() if not m.startswith("quantus")]
     names = [m for m in FIRST_SETS if m in names] + sorted(m for m in names if m not in FIRST_SETS)
-    out: Dict[str, List[Metric]] = {}
+    out: dict[str, list[Metric]] = {}
     for name in names:
         cols = [(c.label, f"{name}.{c.key}", c.direction) for c in attribution.metric_info(name).columns]
         if cols:
@@ -68,7 +76,7 @@ def metric_sets() -> Dict[str, List[Metric]]:
     return {**out, **RUNNER_SETS}
 
 
-def _registered_direction(metric: str, key: str) -> Optional[str]:
+def _registered_direction(metric: str, key: str) -> str | None:
     import attribution
 
     if metric not in attribution.available_metrics():
@@ -119,7 +127,7 @@ def _is_scalar_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def resolve_metric_set(name: str, df: pd.DataFrame) -> Tuple[str, List[Metric]]:
+def resolve_metric_set(name: str, df: pd.DataFrame) -> tuple[str, list[Metric]]:
     """``name`` -> (set name, metrics present in ``df``).
 
     ``name`` is a key of :data:`METRIC_SETS`, a metric prefix (``pic`` -> every scalar ``pic.*`` column, or
@@ -161,7 +169,7 @@ def _guess_direction(column: str) -> str:
     return "min" if any(k in column.lower() for k in _LOWER_BETTER) else "max"
 
 
-def available_metric_sets(df: pd.DataFrame) -> List[str]:
+def available_metric_sets(df: pd.DataFrame) -> list[str]:
     """The named sets with at least one column in ``df`` (``cost`` last), plus ``quantus`` if present."""
     names = [n for n in metric_sets() if n != "cost" and resolve_metric_set(n, df)[1]]
     if any(c.startswith("quantus") for c in df.columns):
@@ -259,7 +267,7 @@ def _decimals(values, column: str = "") -> int:
     return 1 if v.max() < 1000 else 0
 
 
-def layouts(summary: pd.DataFrame, df: Optional[pd.DataFrame] = None) -> List[Layout]:
+def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layout]:
     """Turn :func:`summarize`'s long frame into one :class:`Layout` per (dataset, metric set)."""
     out = []
     if summary is None or summary.empty:
@@ -298,11 +306,11 @@ def layouts(summary: pd.DataFrame, df: Optional[pd.DataFrame] = None) -> List[La
 @dataclass
 class Tables:
     summary: pd.DataFrame
-    layouts: List[Layout]
+    layouts: list[Layout]
     comparison: pd.DataFrame
     published: pd.DataFrame
     n_boot: int = N_BOOT
-    notes: List[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
         return render_markdown(self.layouts, self.n_boot)
@@ -314,8 +322,8 @@ class Tables:
         return render_html(self.layouts, self.n_boot)
 
 
-def build_tables(df: pd.DataFrame, metric_sets: Optional[Sequence[str]] = None, baseline: Optional[str] = "ig",
-                 new_method: Optional[str] = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
+def build_tables(df: pd.DataFrame, metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
+                 new_method: str | None = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
                  published: bool = True) -> Tables:
     """Aggregate a store frame into summary, layouts, paired comparison and published comparison."""
     notes = []
@@ -348,7 +356,7 @@ def build_tables(df: pd.DataFrame, metric_sets: Optional[Sequence[str]] = None, 
     return Tables(summary, layouts(summary, df), cmp, pcmp, n_boot, notes)
 
 
-def write_bundle(t: Tables, out_dir) -> Dict[str, Path]:
+def write_bundle(t: Tables, out_dir) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -376,9 +384,9 @@ def write_bundle(t: Tables, out_dir) -> Dict[str, Path]:
     return paths
 
 
-def write_tables(out_dir, metric_sets: Optional[Sequence[str]] = None, baseline: Optional[str] = "ig",
-                 new_method: Optional[str] = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
-                 df: Optional[pd.DataFrame] = None, published: bool = True) -> Dict[str, Path]:
+def write_tables(out_dir, metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
+                 new_method: str | None = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
+                 df: pd.DataFrame | None = None, published: bool = True) -> dict[str, Path]:
     """Read ``out_dir``'s store (or use ``df``) and write the tables into ``out_dir``; returns {file name: path}.
 
     ``metric_sets``: names/specs (see :func:`resolve_metric_set`); default every set present in the store.

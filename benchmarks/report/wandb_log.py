@@ -28,8 +28,9 @@ import json
 import struct
 import time
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -62,22 +63,22 @@ class WandbLogger:
     dir: where W&B writes (``<dir>/wandb/...``) and where ``wandb_not_logged.jsonl`` goes; default: cwd.
     """
 
-    def __init__(self, cfg: Optional[Mapping] = None, mode: str = "offline", project: str = "attribution-bench",
-                 group: Optional[str] = None, dir: Optional[Union[str, Path]] = None, name: Optional[str] = None,
-                 job_type: Optional[str] = None, tags: Optional[Sequence[str]] = None, entity: Optional[str] = None,
-                 config: Optional[Mapping] = None, out_dir: Optional[Union[str, Path]] = None, **init_kwargs):
+    def __init__(self, cfg: Mapping | None = None, mode: str = "offline", project: str = "attribution-bench",
+                 group: str | None = None, dir: str | Path | None = None, name: str | None = None,
+                 job_type: str | None = None, tags: Sequence[str] | None = None, entity: str | None = None,
+                 config: Mapping | None = None, out_dir: str | Path | None = None, **init_kwargs):
         if mode not in MODES:
             raise ValueError(f"unknown W&B mode {mode!r}: one of {MODES}")
         cfg = cfg if cfg is not None else config  # ``config=`` accepted as an alias
         dir = dir if dir is not None else out_dir
         self.mode = mode
         self.dir = Path(dir) if dir is not None else Path.cwd()
-        self.failures: List[Dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
         self.run = None
         self._wandb = None
         self._step = 0
         self._warned = set()
-        self._rows: List[Dict[str, Any]] = []
+        self._rows: list[dict[str, Any]] = []
         self._rows_logged = False
         if mode == "disabled":
             return
@@ -103,14 +104,14 @@ class WandbLogger:
         return self.run is not None
 
     @property
-    def run_dir(self) -> Optional[Path]:
+    def run_dir(self) -> Path | None:
         """The run's folder (``.../offline-run-*``), or None."""
         try:
             return Path(self.run.dir).parent if self.run is not None else None
         except Exception:  # noqa: BLE001
             return None
 
-    def _fail(self, op: str, err: Union[BaseException, str], payload: Optional[dict] = None):
+    def _fail(self, op: str, err: BaseException | str, payload: dict | None = None):
         rec = {"time": time.time(), "op": op, "error": f"{type(err).__name__}: {err}" if isinstance(
             err, BaseException) else str(err)}
         if payload:
@@ -127,7 +128,7 @@ class WandbLogger:
         except Exception:  # noqa: BLE001
             pass
 
-    def _guard(self, op: str, fn, payload: Optional[dict] = None):
+    def _guard(self, op: str, fn, payload: dict | None = None):
         if self.mode == "disabled":
             return None
         if self.run is None:
@@ -198,13 +199,13 @@ class WandbLogger:
         return self._guard("log_rows", go, {"table": name, "rows": int(len(frame)),
                                             "columns": [str(c) for c in frame.columns]})
 
-    def summarize(self, df) -> Dict[str, Any]:
+    def summarize(self, df) -> dict[str, Any]:
         """Summary numbers of a run's rows: n, n ok, flagged per status, mean of every scalar metric over ok rows,
         mean seconds / passes per image."""
         import pandas as pd
 
         frame = df if isinstance(df, pd.DataFrame) else pd.DataFrame(list(df))
-        out: Dict[str, Any] = {"n_images": int(len(frame))}
+        out: dict[str, Any] = {"n_images": int(len(frame))}
         if "status" in frame.columns:
             out["n_ok"] = int((frame["status"] == "ok").sum())
             for st, n in frame.loc[frame["status"] != "ok", "status"].value_counts().items():
@@ -233,7 +234,7 @@ class WandbLogger:
 
         return self._guard("log_summary", go, {"summary": vals})
 
-    def log_images(self, name: str, images, captions: Optional[Sequence[str]] = None):
+    def log_images(self, name: str, images, captions: Sequence[str] | None = None):
         """Log figures: a path / array or a list of them (arrays HxW, HxWxC in [0,1] or uint8)."""
         items = list(images) if isinstance(images, (list, tuple)) else [images]
 
@@ -257,8 +258,8 @@ class WandbLogger:
         return self._guard("log_images", go, {"name": name, "images": [str(i) if isinstance(i, (str, Path))
                                                                          else f"array{np.shape(i)}" for i in items]})
 
-    def log_curves(self, curves, name: Optional[str] = None, x: Optional[Sequence[float]] = None,
-                   title: Optional[str] = None, xname: str = "fraction"):
+    def log_curves(self, curves, name: str | None = None, x: Sequence[float] | None = None,
+                   title: str | None = None, xname: str = "fraction"):
         """Log mean curves as W&B line plots.
 
         ``curves``: a DataFrame of store rows (every ``*_curve`` column becomes one plot with one line per method,
@@ -444,7 +445,7 @@ def read_table(run_dir, name: str):
     return pd.DataFrame(t["data"], columns=t["columns"])
 
 
-def offline_runs(directory) -> List[Path]:
+def offline_runs(directory) -> list[Path]:
     """The offline run folders under ``<directory>/wandb``, oldest first."""
     return sorted(Path(directory).glob("wandb/offline-run-*"), key=lambda p: p.name)
 

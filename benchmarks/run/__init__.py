@@ -6,8 +6,20 @@
 from . import app, batch, config, planning
 from .app import SweepCallback, finalize, main, make_logger, run, sweep_configs
 from .batch import Batch, RunContext, RunResult, evaluate, run_batch
-from .config import (CONFIG_DIR, TARGETS, _cli_method_keys, compose_config, method_config, metrics_config,
-                     parse_shard, resolve_embedded, seed_everything, select_device, shard_slice, sweep_params)
+from .config import (
+                     CONFIG_DIR,
+                     TARGETS,
+                     _cli_method_keys,
+                     compose_config,
+                     method_config,
+                     metrics_config,
+                     parse_shard,
+                     resolve_embedded,
+                     seed_everything,
+                     select_device,
+                     shard_slice,
+                     sweep_params,
+)
 from .planning import PreflightError, Setup, build, plan, preflight, reference_bank
 
 __all__ = ["app", "batch", "config", "planning", "SweepCallback", "finalize", "main", "make_logger", "run",

@@ -17,8 +17,18 @@ import torch
 
 from ..io import provenance
 from ..io.store import atomic_write_text
-from .config import (CONFIG_DIR, TARGETS, _cli_method_keys, _takes, method_config, metrics_config, parse_shard,
-                     resolve_embedded, seed_everything, select_device)
+from .config import (
+    CONFIG_DIR,
+    TARGETS,
+    _cli_method_keys,
+    _takes,
+    method_config,
+    metrics_config,
+    parse_shard,
+    resolve_embedded,
+    seed_everything,
+    select_device,
+)
 
 log = logging.getLogger("benchmarks.run")
 

@@ -3,10 +3,10 @@ import re
 
 import numpy as np
 import pytest
+from synth_store import synth_store, write_store
 
 from benchmarks.report import figures as figs
 from benchmarks.report.page import write_report
-from synth_store import synth_store, write_store
 
 torch = pytest.importorskip("torch")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synth_store import synth_store, write_store
 
 from benchmarks.report import published as pub
 from benchmarks.report import table as tab
-from synth_store import synth_store, write_store
 
 REPO = Path(__file__).resolve().parents[2]
 NB = 200  # bootstrap resamples in tests

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-
 from synth_store import synth_store
 
 wandb = pytest.importorskip("wandb")

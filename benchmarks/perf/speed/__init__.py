@@ -77,12 +77,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 from .bench import SpeedBench
-from .builders import build_model, build_vae, method_kwargs, metric_kwargs, model_config, model_norm, normalize, \
-    smooth_images
+from .builders import (
+    build_model,
+    build_vae,
+    method_kwargs,
+    metric_kwargs,
+    model_config,
+    model_norm,
+    normalize,
+    smooth_images,
+)
 from .calibrate import calibrate_classifier, calibrate_vae, lower_bound, sec_per_row
 from .cli import COLUMNS, CONFIG_KEY, EXTERNALS, KEY, Config, parse_args
 from .estimate import Grid, default_costs, table1_estimate, table1_grid
@@ -92,7 +100,7 @@ from .probes import MemoryProbe, device_tag, make_sync, timed
 from .rows import merge_rows, read_csv, write_csv
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Path]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     cfg = parse_args(argv)
     bench = SpeedBench(cfg)
     rows = bench.run()

@@ -6,7 +6,7 @@ import gc
 import json
 import math
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 
@@ -31,8 +31,8 @@ class SpeedBench:
         self.device = torch.device(cfg.device)
         self.tag = device_tag(self.device)
         self.sync = make_sync(self.device)
-        self.rows: List[Dict[str, Any]] = []
-        self.t_rows: Dict[str, float] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.t_rows: dict[str, float] = {}
         self.start = time.perf_counter()
 
     # -- logging / rows -------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ class SpeedBench:
         if self.cfg.verbose:
             print(f"[{time.perf_counter() - self.start:7.1f}s] {msg}", flush=True)
 
-    def base_row(self, kind: str, name: str, batch=None, model=None, size=None) -> Dict[str, Any]:
+    def base_row(self, kind: str, name: str, batch=None, model=None, size=None) -> dict[str, Any]:
         """A CSV row of this run's configuration (``n_steps`` = the run's ``--n-steps``, also for the methods and
         metrics without steps, so that every row of a run shares one configuration key)."""
         c = self.cfg
@@ -96,7 +96,7 @@ class SpeedBench:
                  f"n_steps {c.n_steps}, threads {torch.get_num_threads()}, load {_load1()}, "
                  f"VAE {kind if self.vae is not None else '-'}")
 
-    def chunks(self) -> List[int]:
+    def chunks(self) -> list[int]:
         if self.cfg.bound_chunks:
             return self.cfg.bound_chunks
         if self.device.type == "cuda":
@@ -133,7 +133,7 @@ class SpeedBench:
         return out
 
     # -- methods --------------------------------------------------------------------------------------------
-    def run_method(self, name: str) -> Optional[torch.Tensor]:
+    def run_method(self, name: str) -> torch.Tensor | None:
         import attribution
         from attribution.vae import VAEPassCounter
 
@@ -238,7 +238,7 @@ class SpeedBench:
                     fn(x[:1], y[:1], 3)
                     self.sync()
                 with attribution.PassCounter(model) as epc:
-                    esec, epeak, ehow, eattr = timed(lambda: fn(x, y, n_ext), self.device, 1)
+                    esec, epeak, ehow, eattr = timed(lambda fn=fn: fn(x, y, n_ext), self.device, 1)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 esec_img = esec / b
@@ -263,7 +263,7 @@ class SpeedBench:
             torch.cuda.empty_cache()
         return attr
 
-    def _mig_etas(self, method, out) -> Optional[float]:
+    def _mig_etas(self, method, out) -> float | None:
         """Etas per image the authors' MIG would evaluate for the sweeps our run took: (T-2)(2K + [K < max])."""
         sweeps = out.extras.get("mig_sweeps") if hasattr(out, "extras") else None
         if sweeps is None:
@@ -273,7 +273,7 @@ class SpeedBench:
         return float(((method.n_steps - 2) * (2 * k + stopped)).mean())
 
     # -- metrics --------------------------------------------------------------------------------------------
-    def run_metric(self, name: str, attr: torch.Tensor, quantus_per_level: Optional[float]):
+    def run_metric(self, name: str, attr: torch.Tensor, quantus_per_level: float | None):
         import attribution
 
         c, x, y, model = self.cfg, self.x, self.target, self.model
@@ -347,7 +347,7 @@ class SpeedBench:
                 self.log(f"estimate calibration of {m} failed: {err}")
 
     # -- main -----------------------------------------------------------------------------------------------
-    def run(self) -> List[Dict[str, Any]]:
+    def run(self) -> list[dict[str, Any]]:
         self.setup()
         self.t_rows = self.calibrate()
         attrs = {}

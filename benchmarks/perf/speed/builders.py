@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -17,7 +17,7 @@ MODEL_CONFIGS = Path(CONFIG_DIR) / "model"
 STAND_IN_MODEL = "resnet18"
 
 
-def model_config(name: str) -> Dict[str, Any]:
+def model_config(name: str) -> dict[str, Any]:
     """``configs/model/<name>.yaml`` as a dict ({} when there is none)."""
     import yaml
 
@@ -102,20 +102,20 @@ def build_vae(kind: str, device: torch.device, seed: int = 0, channels_last: boo
     return VAEAdapter(net, kind="kl", name=f"random AutoencoderKL ({kind})", source=None)
 
 
-def _params(factory) -> Dict[str, inspect.Parameter]:
+def _params(factory) -> dict[str, inspect.Parameter]:
     """The factory's keyword options along its class hierarchy (the registry's view)."""
     from attribution.registry import option_parameters
 
     return dict(option_parameters(factory) or {})
 
 
-def method_kwargs(name: str, cfg: Config, vae, warm: bool = False, chunk_rows: Optional[int] = None):
+def method_kwargs(name: str, cfg: Config, vae, warm: bool = False, chunk_rows: int | None = None):
     """Keyword arguments of ``build_method(name, ...)`` for this benchmark (``warm``: a short warm-up config)."""
     import attribution
 
     factory = attribution.METHODS.get(name)
     params = _params(factory)
-    kw: Dict[str, Any] = {}
+    kw: dict[str, Any] = {}
     if "mean" in params:
         mean, std = model_norm(cfg.model)
         kw.update(mean=mean, std=std)
@@ -146,14 +146,13 @@ def method_kwargs(name: str, cfg: Config, vae, warm: bool = False, chunk_rows: O
     return kw
 
 
-def metric_kwargs(name: str, cfg: Config) -> Dict[str, Any]:
+def metric_kwargs(name: str, cfg: Config) -> dict[str, Any]:
     import attribution
-
     from attribution.registry import takes_option
 
     factory = attribution.METRICS.get(name)
     params = _params(factory)
-    kw: Dict[str, Any] = {}
+    kw: dict[str, Any] = {}
     if takes_option(factory, "mean"):
         mean, std = model_norm(cfg.model)
         kw.update(mean=mean, std=std)
@@ -165,7 +164,7 @@ def metric_kwargs(name: str, cfg: Config) -> Dict[str, Any]:
     return kw
 
 
-def metric_levels(metric, name: str, shape) -> Optional[int]:
+def metric_levels(metric, name: str, shape) -> int | None:
     """Perturbed images per image ("levels") of a perturbation metric, for the equivalent-work comparison."""
     _, c, h, w = shape
     if name == "diffid":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 
@@ -55,7 +55,7 @@ def _best(res):
 
 def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequence[int], min_sec: float,
                          autocast: str = "none", channels_last: bool = False, num_classes: int = 1000,
-                         log=print, model_name: str = STAND_IN_MODEL) -> Dict[str, Tuple[float, int, Dict[int, float]]]:
+                         log=print, model_name: str = STAND_IN_MODEL) -> dict[str, tuple[float, int, dict[int, float]]]:
     """Best seconds per row of the classifier: {"fb": (sec, chunk, {chunk: sec}), "f": ...}."""
     res = {"fb": {}, "f": {}}
     for c in chunks:
@@ -64,7 +64,7 @@ def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequenc
             x = x.contiguous(memory_format=torch.channels_last)
         t = torch.randint(0, num_classes, (c,), generator=torch.Generator().manual_seed(0)).to(device)
 
-        def fb():
+        def fb(x=x, t=t):
             with torch.enable_grad():
                 xr = x.detach().requires_grad_(True)
                 with _autocast_ctx(device, autocast):
@@ -72,7 +72,7 @@ def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequenc
                 p = torch.softmax(logits.float(), -1).gather(1, t.view(-1, 1)).sum()
                 torch.autograd.grad(p, xr)
 
-        def f():
+        def f(x=x, t=t):
             with torch.no_grad(), _autocast_ctx(device, autocast):
                 torch.softmax(model(x).float(), -1).gather(1, t.view(-1, 1))
 
@@ -83,7 +83,7 @@ def calibrate_classifier(model, size: int, device: torch.device, chunks: Sequenc
 
 def calibrate_vae(vae, size: int, device: torch.device, chunks: Sequence[int], min_sec: float,
                   autocast: str = "none", log=print, model_name: str = STAND_IN_MODEL
-                  ) -> Dict[str, Tuple[float, int, Dict[int, float]]]:
+                  ) -> dict[str, tuple[float, int, dict[int, float]]]:
     """Best seconds per row of the decoder without graph ("decoder_f"), decoder forward+backward to z
     ("decoder_fb") and encoder ("encoder")."""
     pix = normalize(smooth_images(1, size, seed=5), model_name).to(device)
@@ -93,18 +93,18 @@ def calibrate_vae(vae, size: int, device: torch.device, chunks: Sequence[int], m
         z = z1.expand(c, *z1.shape[1:]).contiguous()
         x = pix.expand(c, -1, -1, -1).contiguous()
 
-        def dec_f():
+        def dec_f(z=z):
             with torch.no_grad(), _autocast_ctx(device, autocast):
                 vae.decode(z)
 
-        def dec_fb():
+        def dec_fb(z=z):
             with torch.enable_grad():
                 zr = z.detach().requires_grad_(True)
                 with _autocast_ctx(device, autocast):
                     out = vae.decode(zr)
                 torch.autograd.grad(out.float().sum(), zr)
 
-        def enc():
+        def enc(x=x):
             with _autocast_ctx(device, autocast):
                 vae.encode(x)
 
@@ -114,7 +114,7 @@ def calibrate_vae(vae, size: int, device: torch.device, chunks: Sequence[int], m
     return _best(res)
 
 
-def lower_bound(rows: Dict[str, float], t: Dict[str, float]) -> Optional[float]:
+def lower_bound(rows: dict[str, float], t: dict[str, float]) -> float | None:
     """Seconds per image of ``rows`` (per image: fb, f, b, decoder_f, decoder_b, encoder) at the best per-row times
     ``t`` (classifier_fb, classifier_f, decoder_f, decoder_fb, encoder). Decoder rows with a backward cost
     ``decoder_fb`` (forward with graph + backward), the other decoder forwards ``decoder_f``; an extra backward row

@@ -5,8 +5,9 @@ import argparse
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 
@@ -29,44 +30,44 @@ class Config:
     image_size: int = 256
     batch: int = 32
     n_steps: int = 200
-    methods: Optional[List[str]] = None
-    metrics: Optional[List[str]] = None
+    methods: list[str] | None = None
+    metrics: list[str] | None = None
     device: str = "cpu"
     out: str = "results/speed"
     vae: str = "auto"
     num_classes: int = 1000
-    max_batch: Optional[int] = None
+    max_batch: int | None = None
     autocast: str = "none"
     channels_last: bool = False
     cudnn_benchmark: bool = True
     repeats: int = 1
     warmup: bool = True
-    threads: Optional[int] = None
-    blas_threads: Optional[int] = None
+    threads: int | None = None
+    blas_threads: int | None = None
     loops: bool = True
     loop_images: int = 2
     loop_steps: int = 8
-    real_loop_images: Optional[int] = None
-    externals: Tuple[str, ...] = EXTERNALS
-    bound_chunks: Optional[List[int]] = None
-    calib_min_sec: Optional[float] = None
-    estimate_models: List[str] = field(default_factory=list)
+    real_loop_images: int | None = None
+    externals: tuple[str, ...] = EXTERNALS
+    bound_chunks: list[int] | None = None
+    calib_min_sec: float | None = None
+    estimate_models: list[str] = field(default_factory=list)
     estimate: bool = True
     recalibrate: bool = True
-    overrides: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
     quick: bool = False
     verbose: bool = True
     command: str = ""
 
 
-def _csv_list(text: Optional[str]) -> Optional[List[str]]:
+def _csv_list(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> Config:
+def parse_args(argv: Sequence[str] | None = None) -> Config:
     from . import __doc__ as usage
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.perf.speed", description=usage.split("\n\n")[0],

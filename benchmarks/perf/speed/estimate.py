@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -17,9 +17,9 @@ from .rows import _fmt, _in_config, _md_table, _num, _vae_times, calibration_tim
 class Grid:
     """The table-1 grid as ``configs/experiment/table1.yaml`` declares it."""
 
-    methods: Tuple[str, ...]                   # in the papers' row order (the registry's ``order``)
-    models: Tuple[str, ...]
-    datasets: Tuple[Tuple[str, int, int], ...]  # (label, images, classes) per dataset
+    methods: tuple[str, ...]                   # in the papers' row order (the registry's ``order``)
+    models: tuple[str, ...]
+    datasets: tuple[tuple[str, int, int], ...]  # (label, images, classes) per dataset
     size: int                                   # the models' input size (px)
 
     @property
@@ -48,7 +48,7 @@ def table1_grid() -> Grid:
     return Grid(methods, models, datasets, size)
 
 
-def default_costs(vae=None) -> Dict[Tuple[str, int], Dict[str, float]]:
+def default_costs(vae=None) -> dict[tuple[str, int], dict[str, float]]:
     """cost(256, 256) of every table-1 method with its paper defaults, per dataset class count (AGI depends on it)."""
     import attribution
 
@@ -62,7 +62,7 @@ def default_costs(vae=None) -> Dict[Tuple[str, int], Dict[str, float]]:
         except KeyError:
             continue
         for _, _, n_cls in grid.datasets:
-            kw: Dict[str, Any] = {}
+            kw: dict[str, Any] = {}
             params = _params(factory)
             if attribution.method_info(name).needs_vae or "vae" in params:
                 kw["vae"] = vae
@@ -75,7 +75,7 @@ def default_costs(vae=None) -> Dict[Tuple[str, int], Dict[str, float]]:
     return out
 
 
-def table1_estimate(rows, cfg_key, costs) -> Tuple[str, Optional[float]]:
+def table1_estimate(rows, cfg_key, costs) -> tuple[str, float | None]:
     """Markdown of the table-1 grid estimate from one configuration's rows, and the total hours."""
     device, model, size, batch, n_steps, autocast, cl = cfg_key
     size = int(size)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, List, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ def numpy_quantile_interpolation():
         np.quantile = orig
 
 
-def external_runs(name: str, method, model, cfg: Config, device) -> List[Tuple[str, Any]]:
+def external_runs(name: str, method, model, cfg: Config, device) -> list[tuple[str, Any]]:
     """[(external name, fn(x, target, n_steps) -> attributions [B,C,H,W])] for a method; libraries are imported
     here, outside the timed calls."""
     runs = []

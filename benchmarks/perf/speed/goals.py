@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from .rows import _fmt, _in_config, _num
 
@@ -12,13 +12,13 @@ GOALS_FILE = Path(__file__).resolve().parents[3] / "configs" / "perf" / "goals.y
 
 
 @functools.lru_cache(maxsize=4)
-def load_goals(path: str = str(GOALS_FILE)) -> Tuple[Dict[str, Any], ...]:
+def load_goals(path: str = str(GOALS_FILE)) -> tuple[dict[str, Any], ...]:
     import yaml
 
     return tuple(yaml.safe_load(Path(path).read_text()).get("goals") or ())
 
 
-def _verdict(value: Optional[float], goal: Dict[str, Any]) -> str:
+def _verdict(value: float | None, goal: dict[str, Any]) -> str:
     if value is None:
         return "n/a"
     ok = True
@@ -29,7 +29,7 @@ def _verdict(value: Optional[float], goal: Dict[str, Any]) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def goals(rows, cfg_key, estimate_hours: Optional[float], path: Optional[str] = None) -> List[Tuple[str, str, str]]:
+def goals(rows, cfg_key, estimate_hours: float | None, path: str | None = None) -> list[tuple[str, str, str]]:
     """[(goal, measured, PASS/FAIL/n.a.)] of the goals file's goals that apply to one configuration's device."""
     device, batch = cfg_key[0], cfg_key[3]
     by = {(r["kind"], r["name"]): r for r in rows if _in_config(r, cfg_key)}

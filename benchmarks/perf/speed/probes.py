@@ -7,7 +7,6 @@ import os
 import re
 import resource
 import time
-from typing import Optional
 
 import torch
 
@@ -25,7 +24,7 @@ def make_sync(device: torch.device):
     return lambda: None
 
 
-def _proc_status_kb(field_name: str) -> Optional[int]:
+def _proc_status_kb(field_name: str) -> int | None:
     try:
         with open("/proc/self/status") as f:
             m = re.search(rf"^{field_name}:\s+(\d+)\s+kB", f.read(), re.M)

@@ -5,29 +5,29 @@ import csv
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from .cli import COLUMNS, CONFIG_KEY, KEY
 
 
-def _key(row: Dict[str, Any], cols=KEY) -> Tuple[str, ...]:
+def _key(row: dict[str, Any], cols=KEY) -> tuple[str, ...]:
     return tuple(str(row.get(k, "")) for k in cols)
 
 
-def read_csv(path: Path) -> List[Dict[str, str]]:
+def read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
-def merge_rows(old: List[Dict[str, Any]], new: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of ``new`` replace rows of ``old`` with the same key; the others are kept (old first)."""
     fresh = {_key(r) for r in new}
     return [r for r in old if _key(r) not in fresh] + list(new)
 
 
-def write_csv(path: Path, rows: List[Dict[str, Any]]):
+def write_csv(path: Path, rows: list[dict[str, Any]]):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as f:
@@ -44,7 +44,7 @@ def _csv_value(v):
     return v
 
 
-def _num(v) -> Optional[float]:
+def _num(v) -> float | None:
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -52,14 +52,14 @@ def _num(v) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
-def _md_table(header: List[str], rows: List[List[Any]]) -> str:
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in rows:
         out.append("| " + " | ".join((_fmt(v) if not isinstance(v, str) else v).replace("|", "/") for v in r) + " |")
     return "\n".join(out)
 
 
-def _configs(rows) -> List[Tuple[str, ...]]:
+def _configs(rows) -> list[tuple[str, ...]]:
     seen = []
     for r in rows:
         if r.get("kind") in ("method", "metric"):
