@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check attribution benchmarks scripts tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -ra
 
 test-fast: $(STAMP)

@@ -357,7 +357,7 @@ def build_classifier(name: str, arch: str | None = None, library: str = "timm", 
     size = _stats(input_size, "model.input_size", arch, library, "input_size", in_chans)
     if checkpoint is not None and str(checkpoint).startswith("embedded:"):
         raise ConfigError(f"model.checkpoint={checkpoint!r} is an embedded asset: resolve it first with "
-                          f"benchmarks.embedded.resolve_source (the runner does this)")
+                          f"benchmarks.assets.embedded.resolve_source (the runner does this)")
 
     info: dict[str, Any] = {"arch": arch, "library": library, "checkpoint": checkpoint,
                             "pretrained": bool(pretrained and checkpoint is None)}

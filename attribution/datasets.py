@@ -376,7 +376,7 @@ def _resolve_source(source, name: str, local_hint: str) -> tuple[str, Path | str
     s = str(source)
     if s.startswith("embedded:"):
         raise ConfigError(f"dataset.source={s!r} is an embedded asset: resolve it first with "
-                          f"benchmarks.embedded.resolve_source (the runner does this)")
+                          f"benchmarks.assets.embedded.resolve_source (the runner does this)")
     p = Path(os.path.expanduser(s))
     if p.exists():
         return "local", p

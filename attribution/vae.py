@@ -22,7 +22,7 @@ Sources: a Hugging Face hub id (``subfolder`` as on the hub, e.g. ``vae``) or a 
 ``save_pretrained`` (a ``config.json`` plus weights; a ``subfolder`` is used when the folder has it). Offline, or
 when the hub cannot be reached, :func:`build_vae` raises a :class:`ConfigError` that names the id and says how to
 point ``source`` at a local copy. ``embedded:<asset>`` sources are resolved by the harness
-(``benchmarks.embedded.resolve_source``) before they reach this module.
+(``benchmarks.assets.embedded.resolve_source``) before they reach this module.
 """
 from __future__ import annotations
 
@@ -250,7 +250,7 @@ def build_vae(kind: str = "kl", source: str | None = None, subfolder: str | None
                           f"or a local folder written by diffusers save_pretrained")
     if source.startswith("embedded:"):
         raise ConfigError(f"vae.source={source!r} is an embedded asset: resolve it to a local folder first with "
-                          f"benchmarks.embedded.resolve_source({source!r}) (the benchmark runner does this), then "
+                          f"benchmarks.assets.embedded.resolve_source({source!r}) (the runner does this), then "
                           f"pass that folder as source")
     cls = _diffusers_class(kind)
     torch_dtype = DTYPES[dtype]

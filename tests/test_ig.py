@@ -1,9 +1,9 @@
 import pytest
 import torch
+from helpers.models import MEAN, STD
 
 import attribution
 from attribution import PassCounter
-from helpers.models import MEAN, STD
 
 
 def test_ig_completeness_smooth_model(smooth_model, images):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers.models import MEAN, STD
 from diffusers import AutoencoderKL, AutoencoderTiny
+from helpers.models import MEAN, STD
 
 from attribution import ConfigError
 from attribution.vae import VAEAdapter, VAEPassCounter, as_vae, build_vae

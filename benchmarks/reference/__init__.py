@@ -17,16 +17,41 @@ its target and the authors' settings, with one comment per step saying what thei
 """
 from .agi import AGIRun, agi_targets, authors_agi
 from .blur_ig import authors_blur, authors_blur_ig, blur_path, blur_sigmas
-from .core import (NO_CLOCK, Clock, black, compute_ig, grad_at, lerp, parameters_require_grad, preprocess, score,
-                   slerp, undo_preprocess)
+from .core import (
+                   NO_CLOCK,
+                   Clock,
+                   black,
+                   compute_ig,
+                   grad_at,
+                   lerp,
+                   parameters_require_grad,
+                   preprocess,
+                   score,
+                   slerp,
+                   undo_preprocess,
+)
 from .costs import UPSTREAM_COSTS
 from .diffid import RATIOS, diffid_curves
 from .guided_ig import authors_guided_ig, guided_ig_path, guided_inner
 from .ig import authors_grad_input, authors_ig, ig_path
 from .ig2 import IG2Run, authors_ig2, representation
 from .latent import authors_eig, authors_ma_gig, authors_mig, eig_path, ma_gig_path, mig_path
-from .loops import (LOOPS, NO_LOOP, REAL_LOOPS, LoopRun, loop_agi, loop_blur_ig, loop_eig, loop_grad_input,
-                    loop_guided_ig, loop_ig, loop_ig2, loop_ma_gig, loop_mig, loop_sig)
+from .loops import (
+                   LOOPS,
+                   NO_LOOP,
+                   REAL_LOOPS,
+                   LoopRun,
+                   loop_agi,
+                   loop_blur_ig,
+                   loop_eig,
+                   loop_grad_input,
+                   loop_guided_ig,
+                   loop_ig,
+                   loop_ig2,
+                   loop_ma_gig,
+                   loop_mig,
+                   loop_sig,
+)
 from .samp import SAMPRun, authors_samp, gkern, insertion_start, samp_line
 from .sig import authors_sig, component_scale, spectral_path, spectral_path_svd, spectral_state
 

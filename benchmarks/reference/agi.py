@@ -1,7 +1,8 @@
 """Adversarial Gradient Integration as the authors run it (``AGIExplainer``; docs/upstream_methods.md 2.8)."""
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -10,19 +11,19 @@ from .core import input_grad, parameters_require_grad, preprocess
 
 class AGIRun(NamedTuple):
     attr: torch.Tensor  # [C,H,W]
-    iterations: List[int]  # per target class (0 for the true label, skipped)
-    success: List[bool]  # per target class: stopped because argmax == t
+    iterations: list[int]  # per target class (0 for the true label, skipped)
+    success: list[bool]  # per target class: stopped because argmax == t
 
 
-def agi_targets(num_classes: int, num_neg_cls: int = 10) -> List[int]:
+def agi_targets(num_classes: int, num_neg_cls: int = 10) -> list[int]:
     """``range(0, num_classes - 1, max(1, int(num_classes / num_neg_cls)))``: ImageNet {0, 100, .., 900}; class
     K - 1 is never a target (the range end inherited from the official code)."""
     return list(range(0, num_classes - 1, max(1, int(num_classes / num_neg_cls))))
 
 
 def authors_agi(model, x: torch.Tensor, target, num_neg_cls: int = 10, step_size: float = 0.05, max_iter: int = 15,
-                mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                num_classes: Optional[int] = None) -> AGIRun:
+                mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                num_classes: int | None = None) -> AGIRun:
     """AGI of one normalised image [C,H,W]; ``exp_obj`` is ignored (always prob). ``num_classes`` defaults to the
     model's output width."""
     y = int(target)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from .core import compute_ig, preprocess, undo_preprocess
 
 
-def blur_sigmas(n_steps: int, max_sigma: float, sqrt: bool = False) -> List[float]:
+def blur_sigmas(n_steps: int, max_sigma: float, sqrt: bool = False) -> list[float]:
     """sigma_i = i * max_sigma / N for i = 0..N; with ``sqrt`` the square root of that (the largest is then
     sqrt(max_sigma))."""
     s = [i * max_sigma / n_steps for i in range(n_steps + 1)]
@@ -40,7 +40,7 @@ def authors_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def blur_path(x: torch.Tensor, n_steps: int, max_sigma: float, sqrt: bool = False,
-              mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None) -> torch.Tensor:
+              mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> torch.Tensor:
     """N + 1 points path_j = blur(x, sigma_{N-j}) of one normalised image [C,H,W] -> [N+1,C,H,W].
 
     The path starts at the most blurred image and ends at x; there is no constant baseline. Each blur is done in
@@ -56,7 +56,7 @@ def blur_path(x: torch.Tensor, n_steps: int, max_sigma: float, sqrt: bool = Fals
 
 
 def authors_blur_ig(model, x: torch.Tensor, target, n_steps: int = 200, max_sigma: float = 35.0, sqrt: bool = False,
-                    mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                     objective: str = "prob") -> torch.Tensor:
     """Blur IG of one image [C,H,W]: ``blur_path`` then ``compute_ig`` over its N intervals, N + 1
     forward+backward passes (the gradient at the more blurred end of each segment; the last one unused)."""

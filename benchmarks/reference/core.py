@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -49,7 +49,7 @@ def _stats(x: torch.Tensor, mean, std):
     return m, s
 
 
-def preprocess(pixels: torch.Tensor, mean: Optional[Sequence[float]], std: Optional[Sequence[float]]):
+def preprocess(pixels: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None):
     """(x - mean_c) / std_c; identity when ``mean`` is None (a model that takes [0,1] pixels)."""
     if mean is None:
         return pixels
@@ -57,7 +57,7 @@ def preprocess(pixels: torch.Tensor, mean: Optional[Sequence[float]], std: Optio
     return (pixels - m) / s
 
 
-def undo_preprocess(x: torch.Tensor, mean: Optional[Sequence[float]], std: Optional[Sequence[float]]):
+def undo_preprocess(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None):
     """x * std_c + mean_c; identity when ``mean`` is None."""
     if mean is None:
         return x
@@ -123,8 +123,8 @@ class Clock:
 
     def __init__(self, sync: Callable[[], None] = lambda: None):
         self.sync = sync
-        self.sec: Dict[str, float] = {}
-        self.done: Dict[str, int] = {}
+        self.sec: dict[str, float] = {}
+        self.done: dict[str, int] = {}
 
     @contextlib.contextmanager
     def phase(self, name: str, units: int = 1):
@@ -144,7 +144,7 @@ class Clock:
     def total(self) -> float:
         return sum(self.sec.values())
 
-    def extrapolate(self, totals: Dict[str, float]) -> float:
+    def extrapolate(self, totals: dict[str, float]) -> float:
         """sum over phases of measured seconds x (total units / measured units); phases absent from ``totals``
         are counted as measured (fixed set-up cost)."""
         out = 0.0

@@ -4,9 +4,9 @@ forward+backward, ``f`` forward only, ``decoder_f`` / ``decoder_b`` VAE decoder 
 Each entry maps N to its rows; :mod:`benchmarks.flops` turns them into FLOPs."""
 from __future__ import annotations
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
-UPSTREAM_COSTS: Dict[str, Callable[[int], Dict[str, int]]] = {
+UPSTREAM_COSTS: dict[str, Callable[[int], dict[str, int]]] = {
     "grad_input": lambda n: {"fb": 1},
     "ig": lambda n: {"fb": n},  # compute_ig: N gradients, the last one unused (1.3)
     "sig": lambda n: {"fb": n},  # plus 1 SVD and N reconstructions (3)

@@ -4,7 +4,7 @@ MA-GIG's latent version (section 2.5)."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
@@ -14,7 +14,7 @@ EPS = 1e-9  # the authors' tolerance for "already at the input" and for the L1 t
 
 
 def guided_inner(cur: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1_target: torch.Tensor, fraction: float,
-                 partial: Callable = lerp, gamma_floor: Optional[float] = 1e-6) -> torch.Tensor:
+                 partial: Callable = lerp, gamma_floor: float | None = 1e-6) -> torch.Tensor:
     """One guided step's inner loop, in place on ``cur`` (any shape; ``grad`` is overwritten): move the features
     with the smallest |gradient| to ``end`` until cur sits at L1 distance ``l1_target`` from it.
 
@@ -49,7 +49,7 @@ def guided_inner(cur: torch.Tensor, end: torch.Tensor, grad: torch.Tensor, l1_ta
 
 def guided_ig_path(model, x: torch.Tensor, baseline: torch.Tensor, target, n_steps: int = 200,
                    fraction: float = 0.1, objective: str = "prob", clock=NO_CLOCK,
-                   max_steps: Optional[int] = None) -> torch.Tensor:
+                   max_steps: int | None = None) -> torch.Tensor:
     """The authors' guided path of one image [C,H,W] -> N points [N,C,H,W].
 
     ``max_steps`` (timing only) stops after that many guided steps and ends the path at the current point;
@@ -74,7 +74,7 @@ def guided_ig_path(model, x: torch.Tensor, baseline: torch.Tensor, target, n_ste
 
 
 def authors_guided_ig(model, x: torch.Tensor, baseline: torch.Tensor, target, n_steps: int = 200, fraction: float = 0.1,
-                      objective: str = "prob", clock=NO_CLOCK, max_steps: Optional[int] = None) -> torch.Tensor:
+                      objective: str = "prob", clock=NO_CLOCK, max_steps: int | None = None) -> torch.Tensor:
     """Guided IG of one image: the guided path (N - 1 forward+backward), then ``compute_ig`` on its N points, which
     recomputes every gradient the path already had: 2N - 1 passes per image (sections 2.4, 9.11)."""
     path = guided_ig_path(model, x, baseline, target, n_steps, fraction, objective, clock, max_steps)

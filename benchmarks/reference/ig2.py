@@ -1,7 +1,7 @@
 """IG^2 (GradCF path) as the authors run it (``IG2Explainer``; docs/upstream_methods.md section 2.9)."""
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ from .core import NO_CLOCK, input_grad, parameters_require_grad
 
 class IG2Run(NamedTuple):
     attr: torch.Tensor  # [C,H,W], the mean over the references
-    path: List[torch.Tensor]  # steps + 1 points, each [R,C,H,W] (one copy of x per reference)
+    path: list[torch.Tensor]  # steps + 1 points, each [R,C,H,W] (one copy of x per reference)
     target_reps: torch.Tensor  # the references' representation [R, ...]
 
 
@@ -29,7 +29,7 @@ def representation(model, layer, x: torch.Tensor, grad: bool = False) -> torch.T
 
 
 def authors_ig2(model, layer, x: torch.Tensor, target, references: torch.Tensor, steps: int = 201,
-                step_size: float = 0.02, clock=NO_CLOCK, max_steps: Optional[int] = None) -> IG2Run:
+                step_size: float = 0.02, clock=NO_CLOCK, max_steps: int | None = None) -> IG2Run:
     """IG^2 of one image [C,H,W] against ``references`` [R,C,H,W] (upstream: R = ``n_references`` images drawn by
     ``randperm(100)[:R]`` from a bank of the first 100 val images, the image itself allowed; 1 in MA-GIG, 3 in SIG).
     Always the prob objective. ``max_steps`` (timing only) cuts the path search short."""

@@ -10,8 +10,6 @@ identical at DiffID's batch 1).
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 
 from .core import NO_CLOCK, compute_ig, lerp, score, slerp
@@ -29,7 +27,7 @@ def _latent_grad(model, vae, z: torch.Tensor, target, channels: int, objective: 
 # -- MA-GIG (2.5) ------------------------------------------------------------------------------------------------
 def ma_gig_path(model, vae, x: torch.Tensor, baseline: torch.Tensor, target, n_steps: int = 200,
                 fraction: float = 0.05, use_slerp: bool = True, anchor_endpoints: bool = True,
-                objective: str = "prob", clock=NO_CLOCK, max_steps: Optional[int] = None) -> torch.Tensor:
+                objective: str = "prob", clock=NO_CLOCK, max_steps: int | None = None) -> torch.Tensor:
     """MA-GIG's pixel path of one image [C,H,W] -> [N,C,H,W]: Guided IG (section 2.4) run in the VAE latent space.
 
     ``anchor_endpoints`` (MA-GIG) stores the raw b and x as the first and last points; False (the SIG repo's
@@ -65,7 +63,7 @@ def ma_gig_path(model, vae, x: torch.Tensor, baseline: torch.Tensor, target, n_s
 
 def authors_ma_gig(model, vae, x, baseline, target, n_steps: int = 200, fraction: float = 0.05, use_slerp: bool = True,
                    anchor_endpoints: bool = True, objective: str = "prob", clock=NO_CLOCK,
-                   max_steps: Optional[int] = None) -> torch.Tensor:
+                   max_steps: int | None = None) -> torch.Tensor:
     """MA-GIG of one image: ``compute_ig`` on the pixel path [b, D(z_1), .., D(z_{N-2}), x]; the attribution uses
     pixel gradients (N more forward+backward), the latent ones only steered. Per image about 2N - 1 F+B, 2N - 3
     decodes and N - 1 decoder backwards (section 2.5)."""
@@ -77,7 +75,7 @@ def authors_ma_gig(model, vae, x, baseline, target, n_steps: int = 200, fraction
 
 # -- EIG (2.6) ---------------------------------------------------------------------------------------------------
 def eig_path(vae, x: torch.Tensor, baseline: torch.Tensor, n_steps: int = 200, use_slerp: bool = False,
-             clock=NO_CLOCK, max_points: Optional[int] = None) -> torch.Tensor:
+             clock=NO_CLOCK, max_points: int | None = None) -> torch.Tensor:
     """EIG's path of one image: D(z_b + alpha_k (z_x - z_b)), alpha_k = k/(N-1), one no-grad decode per point.
     The endpoints are reconstructions, not anchored. ``max_points`` (timing only) decodes only the first ones."""
     c = x.shape[0]
@@ -95,7 +93,7 @@ def eig_path(vae, x: torch.Tensor, baseline: torch.Tensor, n_steps: int = 200, u
 
 
 def authors_eig(model, vae, x, baseline, target, n_steps: int = 200, use_slerp: bool = False, objective: str = "prob",
-                clock=NO_CLOCK, max_points: Optional[int] = None) -> torch.Tensor:
+                clock=NO_CLOCK, max_points: int | None = None) -> torch.Tensor:
     """EIG of one image: ``compute_ig`` on ``eig_path``; it sums to f(D(E(x))) - f(D(E(b))). 2 E + N D + N F+B."""
     path = eig_path(vae, x, baseline, n_steps, use_slerp, clock, max_points)
     with clock.phase("integrate", len(path)):
@@ -113,7 +111,7 @@ def _eta(vae, z, z_minus, z_plus, dt: float, c: int) -> torch.Tensor:
 
 def mig_path(vae, x: torch.Tensor, baseline: torch.Tensor, n_steps: int = 200, alpha: float = 5e-5,
              max_iterations: int = 2, epsilon: float = 1000.0, clock=NO_CLOCK,
-             max_etas: Optional[int] = None) -> Tuple[torch.Tensor, int]:
+             max_etas: int | None = None) -> tuple[torch.Tensor, int]:
     """Manifold IG's path of one image -> (path [T,C,H,W], how many etas were computed).
 
     ``max_etas`` (timing only) stops the relaxation after that many eta evaluations; ``clock.phase("eta")`` times
@@ -157,7 +155,7 @@ def mig_path(vae, x: torch.Tensor, baseline: torch.Tensor, n_steps: int = 200, a
 
 
 def authors_mig(model, vae, x, baseline, target, n_steps: int = 200, alpha: float = 5e-5, max_iterations: int = 2,
-                epsilon: float = 1000.0, objective: str = "prob", clock=NO_CLOCK, max_etas: Optional[int] = None):
+                epsilon: float = 1000.0, objective: str = "prob", clock=NO_CLOCK, max_etas: int | None = None):
     """Manifold IG of one image: ``compute_ig`` on ``mig_path``."""
     path, _ = mig_path(vae, x, baseline, n_steps, alpha, max_iterations, epsilon, clock, max_etas)
     with clock.phase("integrate", len(path)):

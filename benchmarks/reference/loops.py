@@ -15,8 +15,8 @@ docs/upstream_methods.md sections 1.3, 2, 3 and 11) and times it:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
 
 import torch
 
@@ -38,17 +38,17 @@ class LoopRun:
 
     sec_per_image: float
     mode: str
-    attr: Optional[torch.Tensor] = None
+    attr: torch.Tensor | None = None
     images: int = 0
     note: str = ""
-    phases: Dict[str, float] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def _nosync():
     return None
 
 
-def _subset(x: torch.Tensor, max_images: Optional[int]) -> int:
+def _subset(x: torch.Tensor, max_images: int | None) -> int:
     return x.shape[0] if max_images is None else max(1, min(int(max_images), x.shape[0]))
 
 
@@ -62,7 +62,7 @@ def _result(total_sec: float, n_img: int, n_all: int, attrs, extrapolated_steps:
     return LoopRun(total_sec / n_img, mode, attr, n_img, "; ".join(notes), dict(phases or {}))
 
 
-def _steps(n: int, max_steps: Optional[int]) -> int:
+def _steps(n: int, max_steps: int | None) -> int:
     """Guided steps actually run: N - 1, or fewer for timing."""
     return n - 1 if max_steps is None else min(n - 1, max(1, int(max_steps)))
 
@@ -161,7 +161,7 @@ def loop_eig(model, x, target, method, sync: SyncFn = _nosync, max_images=None, 
 
 
 def loop_mig(model, x, target, method, sync: SyncFn = _nosync, max_images=None, max_steps=None,
-             n_eta: Optional[float] = None, **_) -> LoopRun:
+             n_eta: float | None = None, **_) -> LoopRun:
     """Manifold IG (2.7): per image, per eta three no-grad decodes and a VJP through the decoder, Gauss-Seidel sweeps
     with an energy check before each (at most ``max_iterations``), then T decodes and ``compute_ig``. With
     ``max_steps`` only that many etas are evaluated and the eta phase is extrapolated to ``n_eta`` etas per image
@@ -188,7 +188,7 @@ def loop_mig(model, x, target, method, sync: SyncFn = _nosync, max_images=None, 
 
 
 # -- AGI and IG2 (upstream .backward() with parameters requiring grad) --------------------------------------------
-def loop_agi(model, x, target, method, sync: SyncFn = _nosync, max_images=None, num_classes: Optional[int] = None,
+def loop_agi(model, x, target, method, sync: SyncFn = _nosync, max_images=None, num_classes: int | None = None,
              **_) -> LoopRun:
     """AGI (2.8): per image, per target class, per iteration: forward, argmax test (host sync), two ``.backward()``
     through one graph, a signed step clamped to the pixel box. Timed for real on ``max_images`` images (the
@@ -223,7 +223,7 @@ def loop_ig2(model, x, target, method, sync: SyncFn = _nosync, max_images=None, 
     return _result(total, n_img, x.shape[0], [], extra, "", clock.sec)
 
 
-LOOPS: Dict[str, Callable[..., LoopRun]] = {
+LOOPS: dict[str, Callable[..., LoopRun]] = {
     "ig": loop_ig,
     "sig": loop_sig,
     "blur_ig": loop_blur_ig,

@@ -2,7 +2,8 @@
 image at a time (upstream batches the images of a line; the sums are per image, so batch 1 is the same algorithm)."""
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from .core import black
 
 class SAMPRun(NamedTuple):
     attr: torch.Tensor  # [C,H,W]: one per-pixel map broadcast to the channels
-    iterations: List[int]  # per line
+    iterations: list[int]  # per line
 
 
 def gkern(channels: int, klen: int = 11, ksig: float = 5) -> torch.Tensor:
@@ -37,7 +38,7 @@ def insertion_start(img: torch.Tensor, klen: int = 11, ksig: float = 5) -> torch
 
 
 def samp_line(model, img: torch.Tensor, label: int, ref: torch.Tensor, line: str, step: int = 5, n_frag: int = 5,
-              objective: str = "prob", momen: Optional[float] = None) -> Tuple[torch.Tensor, int]:
+              objective: str = "prob", momen: float | None = None) -> tuple[torch.Tensor, int]:
     """One line of one image [1,C,H,W] -> (cam [1,H,W], iterations). deletion: x -> ``ref``; insertion: ``ref`` -> x."""
     inverse = line == "deletion"
     _, c, h, w = img.shape
@@ -89,9 +90,9 @@ def samp_line(model, img: torch.Tensor, label: int, ref: torch.Tensor, line: str
 
 
 def authors_samp(model, x: torch.Tensor, target, lines: Sequence[str] = ("deletion", "insertion"), step: int = 5,
-                 n_frag: int = 5, objective: str = "prob", momen: Optional[float] = None, klen: int = 11,
-                 ksig: float = 5, mean: Optional[Sequence[float]] = None,
-                 std: Optional[Sequence[float]] = None) -> SAMPRun:
+                 n_frag: int = 5, objective: str = "prob", momen: float | None = None, klen: int = 11,
+                 ksig: float = 5, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> SAMPRun:
     """SAMP of one normalised image [C,H,W]: the deletion line runs from x to black = preprocess(0), the insertion
     line from the blurred x to x; their cams are summed (reduction 'sum', no normalisation) and the per-pixel map is
     broadcast to all channels."""

@@ -4,7 +4,7 @@ in [0, 1], each switched on along the path by a gate that opens earlier the stro
 from __future__ import annotations
 
 import math
-from typing import Callable, Tuple
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +59,7 @@ def ihaar(ll, lh, hl, hh) -> torch.Tensor:
 
 
 def spectral_state(diff: torch.Tensor, spectral_mode: str = "svd", channel_mode: str = "per_channel",
-                   levels: int = 4) -> Tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
+                   levels: int = 4) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
     """(reconstruct(gates), strength) of one image's diff [C,H,W] (3.1), in the authors' component order.
     ``reconstruct`` maps gates shaped like ``strength`` to the partial reconstruction R [C,H,W]."""
     c, h, w = diff.shape

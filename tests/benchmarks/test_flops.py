@@ -1,4 +1,4 @@
-"""benchmarks.flops: the FLOP counter on a hand-computed layer, the cost combination, and the method rows."""
+"""benchmarks.perf.flops: the FLOP counter on a hand-computed layer, the cost combination, and the method rows."""
 import torch
 
 from benchmarks.perf import flops

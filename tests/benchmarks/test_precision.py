@@ -1,4 +1,4 @@
-"""benchmarks.precision: the agreement measures on hand-computed cases, and a run on the embedded MNIST suite."""
+"""benchmarks.perf.precision: the agreement measures on hand-computed cases, and a run on the embedded MNIST suite."""
 import math
 
 import pandas as pd

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-MODULE = '''"""A throw-away method for the test that adding a method is one module plus one YAML: IG at half the steps."""
+MODULE = '''"""A throw-away method (the test that adding a method is one module plus one YAML): scaled IG."""
 import torch
 
 from ..engine.integrate import integrate_path

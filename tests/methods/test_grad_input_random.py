@@ -83,7 +83,6 @@ def test_random_scores_worse_than_grad_input_on_a_linear_model():
 
 @pytest.mark.parametrize("name", ["grad_input", "random"])
 def test_configs_match_defaults(name):
-    import inspect
 
     from omegaconf import OmegaConf
 

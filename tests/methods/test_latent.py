@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers.models import MEAN, STD, LinearNet, SmoothNet, tiny_kl
 from diffusers import AutoencoderKL, AutoencoderTiny
+from helpers.models import MEAN, STD, LinearNet, SmoothNet, tiny_kl
 
 import attribution
 from attribution import ConfigError, PassCounter
-from attribution.methods import METHODS
 from attribution.engine.guided import guided_step, native_lerp_move
 from attribution.engine.quantile import lower_quantile_index
 from attribution.engine.slerp import slerp, slerp_coefficients, slerp_move
+from attribution.methods import METHODS
 from attribution.registry import option_parameters
 from attribution.vae import VAEAdapter, VAEPassCounter
 from benchmarks.reference import authors_ma_gig, compute_ig, eig_path, ma_gig_path, mig_path

@@ -221,7 +221,6 @@ def test_rejects_bad_values(bad, match):
 
 
 def test_config_matches_defaults():
-    import inspect
 
     from omegaconf import OmegaConf
 
