@@ -52,7 +52,7 @@ def test_unknown_method_names_choices():
 
 
 def test_default_chunk_holds_about_half_a_megapixel_on_the_cpu():
-    from attribution.engine.gradients import default_max_batch
+    from attribution.engine.chunking import default_max_batch
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     sizes = {28: 32, 64: 32, 128: 32, 160: 16, 224: 8, 256: 8, 512: 2, 2048: 1}

@@ -120,3 +120,19 @@ class Chunker:
         outs = self.run(lambda s, e: fn(*(t[s:e] for t in tensors)), first.shape[0], first.device,
                         first.shape[1:] if row_shape is None else row_shape)
         return concat(outs)
+
+
+class Chunked:
+    """Mixin for objects that run rows through ``self.chunker``: their ``max_batch`` is the chunker's (None: the
+    device default; after a CUDA out-of-memory, the size that fitted)."""
+
+    chunker: Chunker
+
+    @property
+    def max_batch(self) -> int | None:
+        """Rows per chunk (None: the device default); after a CUDA out-of-memory, the size that fitted."""
+        return self.chunker.max_batch
+
+    @max_batch.setter
+    def max_batch(self, value: int | None) -> None:
+        self.chunker.max_batch = value

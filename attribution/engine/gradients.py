@@ -10,20 +10,10 @@ from collections.abc import Callable
 
 import torch
 
-from .chunking import (
-    AUTOCAST_DTYPES,
-    CPU_CHUNK_PIXELS,
-    Chunker,
-    autocast_context,
-    check_autocast,
-    default_max_batch,
-    is_oom,
-    shrinks_on_oom,
-)
+from .chunking import Chunked, Chunker, autocast_context, check_autocast
 from .objective import check_objective, target_score
 
-__all__ = ["GradientEvaluator", "PassCounter", "AUTOCAST_DTYPES", "CPU_CHUNK_PIXELS", "default_max_batch", "is_oom",
-           "shrinks_on_oom"]
+__all__ = ["GradientEvaluator", "PassCounter"]
 
 
 class PassCounter:
@@ -57,7 +47,7 @@ class PassCounter:
         self._handle.remove()
 
 
-class GradientEvaluator:
+class GradientEvaluator(Chunked):
     """Evaluates f_y and its input gradient on many rows, in memory-sized chunks.
 
     Args:
@@ -74,15 +64,6 @@ class GradientEvaluator:
         self.objective = check_objective(objective)
         self.chunker = chunker or Chunker(max_batch, setting)
         self.autocast = check_autocast(autocast)
-
-    @property
-    def max_batch(self) -> int | None:
-        """Rows per chunk (None: the device default); after a CUDA out-of-memory, the size that fitted."""
-        return self.chunker.max_batch
-
-    @max_batch.setter
-    def max_batch(self, value: int | None) -> None:
-        self.chunker.max_batch = value
 
     def chunk_size(self, device: torch.device, row_shape=None) -> int:
         return self.chunker.size(device, row_shape)

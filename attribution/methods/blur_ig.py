@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from ..engine.blur import blur_kernel_size, blur_many  # noqa: F401
+from ..engine.blur import blur_many
 from ..engine.integrate import integrate_path
 from ..errors import check_bool, check_real
 from .base import Attribution, PathMethod, register_method

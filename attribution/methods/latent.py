@@ -30,7 +30,7 @@ from ..engine.chunking import Chunker
 from ..engine.guided import guided_step, l1_distance, l1_schedule, native_lerp_move
 from ..engine.integrate import integrate_path
 from ..engine.objective import target_score
-from ..engine.slerp import slerp, slerp_coefficients, slerp_move  # noqa: F401
+from ..engine.slerp import slerp, slerp_move
 from ..errors import ConfigError, check_bool, check_choice, check_int, check_real
 from ..vae import as_vae
 from .base import Attribution, PathMethod, register_method
@@ -62,7 +62,6 @@ class LatentPathMethod(PathMethod):
                 f"'{self.name}' is a VAE method without a VAE: pass vae= (an attribution.vae.build_vae(...) adapter, "
                 f"e.g. build_vae(kind='kl', source='stabilityai/sd-vae-ft-mse')), or choose the `vae=` config group "
                 f"in the harness (vae=sd2 as the authors, vae=mnist_kl offline)")
-        self.vae_batch = check_int("vae_batch", vae_batch, 1, allow_none=True, allowed="a positive integer or null")
         self.return_path = check_bool("return_path", return_path)
         self.vae = as_vae(vae, self.norm.mean, self.norm.std)
         self.vae_chunker = Chunker(vae_batch, "method.vae_batch", default=vae_chunk_default)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.chunking import Chunker
+from ..engine.chunking import Chunked, Chunker
 from ..engine.normalize import Normalizer
 from ..errors import ConfigError
 from ..registry import Column, MetricInfo, Registry
@@ -25,7 +25,7 @@ def register_metric(name: str, *, columns=(), levels=None):
     return METRICS.register(name, columns=columns, levels=levels)
 
 
-class Metric:
+class Metric(Chunked):
     """Shared options: ``mean``/``std`` (the classifier's normalisation), ``max_batch`` (rows per forward)."""
 
     name = "?"
@@ -36,15 +36,6 @@ class Metric:
     def __init__(self, mean=None, std=None, max_batch: int | None = None):
         self.norm = Normalizer(mean, std)
         self.chunker = Chunker(max_batch, "max_batch")
-
-    @property
-    def max_batch(self) -> int | None:
-        """Rows per forward (None: the device default); after a CUDA out-of-memory, the size that fitted."""
-        return self.chunker.max_batch
-
-    @max_batch.setter
-    def max_batch(self, value: int | None) -> None:
-        self.chunker.max_batch = value
 
     def __call__(self, model, x: torch.Tensor, attr: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         if attr.shape[0] != x.shape[0] or attr.shape[-2:] != x.shape[-2:]:

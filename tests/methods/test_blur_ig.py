@@ -21,8 +21,8 @@ from helpers.models import MEAN, STD, LinearNet, SmoothNet
 
 import attribution
 from attribution import ConfigError, PassCounter
+from attribution.engine.blur import blur_kernel_size, blur_many
 from attribution.engine.normalize import gaussian_blur
-from attribution.methods.blur_ig import blur_kernel_size, blur_many
 from benchmarks.reference import authors_blur_ig
 
 M = torch.tensor(MEAN).view(1, 3, 1, 1)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from attribution.engine.gradients import is_oom
+from attribution.engine.chunking import is_oom
 
 from .builders import STAND_IN_MODEL, normalize, smooth_images
 from .probes import make_sync

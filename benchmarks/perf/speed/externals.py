@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from attribution.engine.gradients import default_max_batch
+from attribution.engine.chunking import default_max_batch
 
 from .cli import Config
 
