@@ -117,7 +117,7 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
     title = title or f"Attribution benchmark — {out_dir.name}"
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p class='cap'>Folder <code>{html.escape(str(out_dir))}</code>; generated {now}. Tables also in "
+            f"<p class='cap'>Folder <code>{html.escape(out_dir.name)}</code>; generated {now}. Tables also in "
             "<code>table.md</code>, <code>table.tex</code>, <code>table.csv</code>.</p>"]
     if t.notes:
         body.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in t.notes) + "</ul>")

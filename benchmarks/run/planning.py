@@ -169,7 +169,11 @@ def build(setup: Setup) -> Setup:
         dcfg["manifest"] = str(manifest)
     setup.dataset = _build("dataset", dcfg)
     if not manifest.exists():
-        atomic_write_text(manifest, json.dumps(setup.dataset.manifest(), indent=1))
+        record = setup.dataset.manifest()
+        configured = cfg["dataset"].get("source")
+        if isinstance(configured, str) and configured.startswith("embedded:"):
+            record["source"] = configured  # the asset's name, not this machine's cache folder
+        atomic_write_text(manifest, json.dumps(record, indent=1))
     setup.classifier = _build("model", resolve_embedded(cfg["model"]))
     n_ds, n_clf = getattr(setup.dataset, "num_classes", None), getattr(setup.classifier, "num_classes", None)
     if n_ds and n_clf and n_ds != n_clf:

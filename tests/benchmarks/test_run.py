@@ -320,8 +320,8 @@ def test_sigkill_at_any_moment_then_resume(tmp_path):
     assert not list(parts.glob("*.parquet"))
 
 
-def test_real_builders_image_folder_and_timm(tmp_path):
-    """The library's own dataset and classifier builders (not stand-ins): an image folder and a tiny timm model."""
+def _folder_and_timm_configs(tmp_path, source=None):
+    """An image folder (2 classes, one broken file) and a tiny timm model as configs; returns (conf, folder)."""
     import yaml
     from PIL import Image
 
@@ -335,18 +335,46 @@ def test_real_builders_image_folder_and_timm(tmp_path):
     (data / "dog" / "broken.png").write_bytes(b"not a png")
     conf = write_conf(tmp_path)
     (conf / "dataset" / "folder.yaml").write_text(yaml.safe_dump(
-        {"name": "image_folder", "source": str(data), "image_size": 16}))
+        {"name": "image_folder", "source": source or str(data), "image_size": 16}))
     (conf / "model" / "tiny_timm.yaml").write_text(yaml.safe_dump(
         {"name": "tiny_timm", "arch": "test_resnet", "pretrained": False, "num_classes": 2,
          "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "input_size": 16}))
-    out = tmp_path / "out"
+    return conf, data
+
+
+def _run_folder_and_timm(conf, out):
     ov = [o for o in base_overrides(conf, out) if o not in ("dataset=tiny", "model=tiny")]
-    run_inproc([*ov, "dataset=folder", "model=tiny_timm"])
+    return run_inproc([*ov, "dataset=folder", "model=tiny_timm"])
+
+
+def test_real_builders_image_folder_and_timm(tmp_path):
+    """The library's own dataset and classifier builders (not stand-ins): an image folder and a tiny timm model."""
+    conf, _ = _folder_and_timm_configs(tmp_path)
+    out = tmp_path / "out"
+    _run_folder_and_timm(conf, out)
     df = load_store(out).set_index("image_id")
     assert sorted(df.index) == ["cat/0", "cat/1", "dog/0", "dog/1", "dog/broken"]
     assert df.loc["dog/broken", "status"] == "skipped" and df.loc["dog/broken", "note"]
     assert (df.drop("dog/broken")["status"] == "ok").all()
     assert df.loc["cat/0", "label"] == 0 and df.loc["dog/1", "label"] == 1
+
+
+def test_outputs_name_no_folder_of_the_machine_that_wrote_them(tmp_path, monkeypatch):
+    """An embedded dataset is recorded in the manifest by its asset name, not by this machine's cache folder, and
+    the report names its own folder relatively: committed outputs hold no absolute path."""
+    from benchmarks.assets import embedded
+
+    conf, data = _folder_and_timm_configs(tmp_path, source="embedded:test_folder")
+    monkeypatch.setattr(embedded, "resolve_source", lambda s: str(data) if s == "embedded:test_folder" else s)
+    out = tmp_path / "out"
+    _run_folder_and_timm(conf, out)
+    runner.finalize(out)
+    manifest = json.loads((out / "manifest_image_folder.json").read_text())
+    assert manifest["source"] == "embedded:test_folder" and len(manifest["ids"]) == 5
+    assert (out / "report.html").exists()
+    for written in [out / "manifest_image_folder.json", out / "report.html", *out.glob("*.md")]:
+        text = written.read_text()
+        assert str(tmp_path) not in text, written.name
 
 
 def test_preflight_lists_every_problem(tmp_path):
