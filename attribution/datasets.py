@@ -297,10 +297,15 @@ def pet_paper_split(names: Sequence[str], test_size: float = 0.05, seed: int = 4
     return list(train), list(val)
 
 
-def _select(entries: list[_Entry], subset: str, subset_size: int | None, seed: int) -> list[_Entry]:
+def _check_selection(subset: str, subset_size: int | None) -> None:
     check(subset in SUBSETS, "dataset.subset", subset, f"one of {list(SUBSETS)}")
-    check(subset_size is None or (isinstance(subset_size, int) and subset_size > 0), "dataset.subset_size",
-          subset_size, "a positive integer or null (all)")
+    check(subset_size is None or (isinstance(subset_size, int) and not isinstance(subset_size, bool)
+                                  and subset_size > 0), "dataset.subset_size", subset_size,
+          "a positive integer or null (all)")
+
+
+def _select(entries: list[_Entry], subset: str, subset_size: int | None, seed: int) -> list[_Entry]:
+    _check_selection(subset, subset_size)
     if subset == "dataloader":
         entries = [entries[i] for i in dataloader_shuffle_order(len(entries), seed)]
     return entries if subset_size is None else entries[:subset_size]
@@ -342,6 +347,7 @@ def _apply_manifest(name: str, entries: list[_Entry], manifest) -> tuple[list[_E
 
 def _finish(name: str, entries: list[_Entry], opener, pre: _Preprocess, class_names, source: str,
             protocol: dict[str, Any], subset: str, subset_size, seed, manifest) -> EvalDataset:
+    _check_selection(subset, subset_size)  # also where a manifest picks the images: a bad value is never ignored
     ids = [e.id for e in entries]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]

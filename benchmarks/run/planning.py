@@ -6,7 +6,6 @@ built (and so validated) before the dataset and the classifier are loaded.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 
 from ..io import provenance
-from ..io.store import atomic_write_text
+from . import manifests
 from .config import (
     CONFIG_DIR,
     TARGETS,
@@ -131,7 +130,9 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     bank = int(cfg.get("reference_bank") or 100) if info.needs_bank else None
     method_hash = provenance.config_hash({"name": name, **mcfg, "vae": vae_cfg, **({"reference_bank": bank}
                                                                                   if bank else {})})
-    setup_hash = provenance.config_hash({"dataset": cfg["dataset"], "model": cfg["model"], "target": target,
+    # which manifest file picked the images is no part of an image's result (its rows are kept by image id)
+    dataset_key = {**cfg["dataset"], "manifest": None} if "manifest" in cfg["dataset"] else cfg["dataset"]
+    setup_hash = provenance.config_hash({"dataset": dataset_key, "model": cfg["model"], "target": target,
                                          "seed": cfg.get("seed"), "max_images": max_images})
     out_dir = Path(str(cfg.get("out_dir") or "results/adhoc")).expanduser()
     return Setup(cfg=cfg, device=device, shard=shard, method_name=name, method_cfg=mcfg, method_hash=method_hash,
@@ -155,25 +156,17 @@ def _check_kwargs(registry, name, kwargs):
 
 
 def build(setup: Setup) -> Setup:
-    """Load the dataset (reusing ``<out_dir>/manifest_<dataset>.json``), classifier, VAE, method and metrics."""
+    """Load the dataset (see :mod:`.manifests` for which manifest it reuses), classifier, VAE, method and metrics;
+    nothing is written into ``out_dir`` before all of them loaded."""
     import attribution
     from attribution.metrics import METRICS
 
     cfg = setup.cfg
     seed_everything(int(cfg.get("seed") or 0))
-    setup.out_dir.mkdir(parents=True, exist_ok=True)
-    dcfg = resolve_embedded(cfg["dataset"])
-    ds_name = str(dcfg.get("name", "dataset"))
-    manifest = setup.out_dir / f"manifest_{ds_name}.json"
-    if dcfg.get("manifest") is None and manifest.exists():  # a dataset.manifest given by the user wins
-        dcfg["manifest"] = str(manifest)
-    setup.dataset = _build("dataset", dcfg)
-    if not manifest.exists():
-        record = setup.dataset.manifest()
-        configured = cfg["dataset"].get("source")
-        if isinstance(configured, str) and configured.startswith("embedded:"):
-            record["source"] = configured  # the asset's name, not this machine's cache folder
-        atomic_write_text(manifest, json.dumps(record, indent=1))
+    # the subset: a manifest named by the user, or the one made from exactly this selection (benchmarks.run.manifests)
+    dcfg, manifest = manifests.choose(setup.out_dir, cfg["dataset"])
+    setup.dataset = _build("dataset", resolve_embedded(dcfg))
+    manifests.check_consistent(setup.out_dir, cfg["dataset"], list(setup.dataset.ids), manifest)
     setup.classifier = _build("model", resolve_embedded(cfg["model"]))
     n_ds, n_clf = getattr(setup.dataset, "num_classes", None), getattr(setup.classifier, "num_classes", None)
     if n_ds and n_clf and n_ds != n_clf:
@@ -194,6 +187,7 @@ def build(setup: Setup) -> Setup:
         factory, opts = METRICS.get(spec["metric"]), spec["options"]
         kw = {k: v for k, v in (("mean", mean), ("std", std)) if _takes(factory, k) and k not in opts}
         setup.metrics[col] = attribution.build_metric(spec["metric"], **opts, **kw)
+    manifests.write(manifest, setup.dataset, cfg["dataset"])  # the first file of the run: every check passed
     return setup
 
 

@@ -163,7 +163,7 @@ def test_rows_statuses_provenance(tmp_path):
     assert row["device"].startswith("cpu") and row["seed"] == 0 and row["shard"] == "0/1"
     assert {"torch", "python"} <= set(json.loads(row["versions"]))
     assert len(row["method_hash"]) == 10 and len(row["config_hash"]) == 10 and row["git_commit"]
-    manifest = json.loads((out / "manifest_tiny.json").read_text())
+    [manifest] = [json.loads(p.read_text()) for p in out.glob("manifest_tiny_*.json")]
     assert manifest["ids"] == [f"im/{i:02d}.png" for i in range(6)]
     assert len(list((out / "cache").rglob("*.npz"))) == 4  # 3 ok rows + the zero map; none for skipped/NaN
     assert not list((out / "store" / "parts").glob("*.parquet"))  # folded into the shard file
@@ -369,10 +369,12 @@ def test_outputs_name_no_folder_of_the_machine_that_wrote_them(tmp_path, monkeyp
     out = tmp_path / "out"
     _run_folder_and_timm(conf, out)
     runner.finalize(out)
-    manifest = json.loads((out / "manifest_image_folder.json").read_text())
+    [mpath] = out.glob("manifest_image_folder_*.json")
+    manifest = json.loads(mpath.read_text())
     assert manifest["source"] == "embedded:test_folder" and len(manifest["ids"]) == 5
+    assert manifest["selection"]["source"] == "embedded:test_folder"
     assert (out / "report.html").exists()
-    for written in [out / "manifest_image_folder.json", out / "report.html", *out.glob("*.md")]:
+    for written in [mpath, out / "report.html", *out.glob("*.md")]:
         text = written.read_text()
         assert str(tmp_path) not in text, written.name
 
