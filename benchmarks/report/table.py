@@ -322,6 +322,16 @@ class Tables:
         return render_html(self.layouts, self.n_boot)
 
 
+def anchor_variants(df: pd.DataFrame, name: str) -> list[str]:
+    """The variants a comparison's anchor names: the variant itself, or every config of that method."""
+    if "variant" not in df.columns:
+        df = with_variants(df)
+    variants = list(dict.fromkeys(df["variant"]))
+    if name in variants:
+        return [name]
+    return list(dict.fromkeys(df.loc[df["method"].astype(str) == name, "variant"]))
+
+
 def build_tables(df: pd.DataFrame, metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
                  new_method: str | None = None, n_boot: int = N_BOOT, seed: int = SEED, alpha: float = 0.05,
                  published: bool = True) -> Tables:
@@ -345,13 +355,17 @@ def build_tables(df: pd.DataFrame, metric_sets: Sequence[str] | None = None, bas
     cmp = pd.DataFrame()
     if new_method is not None or baseline is not None:
         anchor = new_method if new_method is not None else baseline
-        if anchor in set(df["variant"]):
-            cmp = paired_comparisons(df, used, baseline=None if new_method else baseline, new_method=new_method,
-                                     n_boot=n_boot, seed=seed, alpha=alpha)
+        anchors = anchor_variants(df, anchor)
+        if anchors:  # a method stored with several configs: each of them in turn (Holm within each)
+            parts = [paired_comparisons(df, used, baseline=None if new_method else a,
+                                        new_method=a if new_method else None, n_boot=n_boot, seed=seed, alpha=alpha)
+                     for a in anchors]
+            cmp = pd.concat(parts, ignore_index=True)
             cmp["_anchor"] = "method" if new_method else "baseline"
             cmp = sort_paper_order(cmp, "method" if baseline else "baseline")
         else:
-            notes.append(f"comparison skipped: method {anchor!r} is not in the store")
+            notes.append(f"comparison skipped: method {anchor!r} is not in the store (it holds "
+                         f"{sorted(set(df['variant']))})")
     pcmp = pub.compare_with_published(summary) if published else pd.DataFrame()
     return Tables(summary, layouts(summary, df), cmp, pcmp, n_boot, notes)
 
@@ -378,6 +392,9 @@ def write_bundle(t: Tables, out_dir) -> dict[str, Path]:
         put("comparison.md", comparison_markdown(t.comparison))
         put("comparison.csv", t.comparison.drop(columns=["_anchor"], errors="ignore").to_csv(
             index=False, lineterminator="\n"))
+    else:  # no comparison asked for (or possible): one left by an earlier call would be read as this one's
+        for name in ("comparison.md", "comparison.csv"):
+            (out_dir / name).unlink(missing_ok=True)
     if t.published is not None and not t.published.empty:
         put("published_comparison.md", pub.comparison_markdown(t.published))
         put("published_comparison.csv", t.published.to_csv(index=False, lineterminator="\n"))
@@ -401,6 +418,26 @@ def write_tables(out_dir, metric_sets: Sequence[str] | None = None, baseline: st
     return write_bundle(t, out_dir)
 
 
+def _check_choices(df: pd.DataFrame, sets: Sequence[str] | None, baseline: str | None,
+                   new_method: str | None) -> str | None:
+    """What is wrong with the command line's metric sets and comparison anchor for this store, or None."""
+    for name in sets or ():
+        try:
+            found = resolve_metric_set(name, df)[1]
+        except ValueError as e:
+            return f"--metric-set {name!r}: {e}"
+        if not found:
+            return (f"--metric-set {name!r}: no column of it is in the store; choose from "
+                    f"{available_metric_sets(df)}, a metric prefix, or 'Label=column:max,...'")
+    v = with_variants(df)
+    for flag, anchor in (("--baseline", baseline), ("--new-method", new_method)):
+        if anchor is not None and not anchor_variants(v, anchor):
+            choices = sorted(set(v["method"].astype(str)) | set(v["variant"]))
+            extra = " (or none)" if flag == "--baseline" else ""
+            return f"{flag} {anchor!r} is not in the store: choose one of {choices}{extra}"
+    return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.table", description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", help="experiment folder holding store/")
@@ -408,7 +445,8 @@ def main(argv=None) -> int:
                     help=f"repeatable; one of {sorted(metric_sets())}, a metric prefix, or 'Label=col:max,...'"
                          " (default: every set present)")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--baseline", default="ig", help="compare every method with this one (default ig; 'none' to skip)")
+    g.add_argument("--baseline", default=None,
+                   help="compare every method with this one (default ig where the store has it; 'none' to skip)")
     g.add_argument("--new-method", default=None, help="compare this method with every other one")
     ap.add_argument("--n-boot", type=int, default=N_BOOT)
     ap.add_argument("--seed", type=int, default=SEED)
@@ -416,11 +454,16 @@ def main(argv=None) -> int:
     ap.add_argument("--no-published", action="store_true", help="skip the comparison with the published numbers")
     ap.add_argument("--print", action="store_true", help="print table.md to stdout")
     a = ap.parse_args(argv)
-    baseline = None if (a.new_method or str(a.baseline).lower() == "none") else a.baseline
+    given = a.baseline is not None and a.baseline.lower() != "none"  # an explicit baseline must be in the store
+    baseline = None if (a.new_method or (a.baseline is not None and not given)) else (a.baseline or "ig")
     df = load_results(a.out_dir)
     if df.empty:
         print(f"no results under {a.out_dir}/store", file=sys.stderr)
         return 1
+    problem = _check_choices(df, a.metric_sets, baseline if given else None, a.new_method)
+    if problem:  # before anything is written: a typo never overwrites the tables
+        print(f"benchmarks.table: {problem}", file=sys.stderr)
+        return 2
     paths = write_tables(a.out_dir, a.metric_sets, baseline, a.new_method, a.n_boot, a.seed, a.alpha, df=df,
                          published=not a.no_published)
     if a.print:

@@ -212,3 +212,42 @@ def test_compare_published_script(tmp_path, capsys):
         assert sorted(p.name for p in (tmp_path / "pub").glob("*.csv")) == ["magig_pet.csv", "sig_imagenet.csv"]
         assert script.main(["--check", str(pub.REFERENCE_MD)]) == 0
         assert script.main(["--check", str(pub.REFERENCE_MD), "--published-dir", str(tmp_path / "none")]) == 1
+
+
+# ------------------------------------------------------------------------------------------- command-line mistakes
+def test_cli_typos_fail_listing_choices_and_write_nothing(tmp_path, capsys):
+    write_store(synth_store(n=6, models=("resnet18",), methods={"ig": 0.1, "sig": 0.5}), tmp_path)
+    assert tab.main([str(tmp_path), "--n-boot", "20", "--no-published"]) == 0
+    before = {p.name: p.read_text() for p in tmp_path.glob("*.*")}
+    capsys.readouterr()
+    assert tab.main([str(tmp_path), "--metric-set", "difid", "--no-published"]) == 2
+    err = capsys.readouterr().err
+    assert "'difid'" in err and "diffid" in err and "insertion_deletion" in err
+    assert tab.main([str(tmp_path), "--baseline", "igg", "--no-published"]) == 2
+    err = capsys.readouterr().err
+    assert "'igg'" in err and "'ig'" in err and "'sig'" in err
+    assert tab.main([str(tmp_path), "--new-method", "sgi", "--no-published"]) == 2
+    assert {p.name: p.read_text() for p in tmp_path.glob("*.*")} == before
+
+
+def test_cli_baseline_none_removes_a_stale_comparison(tmp_path):
+    write_store(synth_store(n=6, models=("resnet18",), methods={"ig": 0.1, "sig": 0.5}), tmp_path)
+    assert tab.main([str(tmp_path), "--n-boot", "20", "--no-published"]) == 0
+    assert (tmp_path / "comparison.md").exists()
+    assert tab.main([str(tmp_path), "--n-boot", "20", "--no-published", "--baseline", "none"]) == 0
+    assert not (tmp_path / "comparison.md").exists() and not (tmp_path / "comparison.csv").exists()
+
+
+def test_two_configs_of_one_method_are_compared(tmp_path):
+    df = synth_store(n=8, models=("resnet18",), methods={"ig": 0.1, "sig": 0.5})
+    other = df[df.method == "ig"].copy()
+    other["method_hash"] = "zzzzzzz999"
+    df = pd.concat([df, other], ignore_index=True)
+    t = tab.build_tables(df, ["diffid"], baseline="ig", n_boot=NB, published=False)
+    assert not any("not in the store" in n for n in t.notes)
+    assert set(t.comparison["baseline"]) == {"ig[h00abcd]", "ig[zzzzzzz]"}
+    assert {"sig"} < set(t.comparison["method"])
+    t = tab.build_tables(df, ["diffid"], new_method="ig", baseline=None, n_boot=NB, published=False)
+    assert set(t.comparison["method"]) == {"ig[h00abcd]", "ig[zzzzzzz]"}
+    assert tab.build_tables(df, ["diffid"], baseline="ig[zzzzzzz]", n_boot=NB, published=False).comparison[
+        "baseline"].unique().tolist() == ["ig[zzzzzzz]"]
