@@ -71,7 +71,7 @@ def option_parameters(factory: Callable) -> dict[str, inspect.Parameter] | None:
     """The keyword options ``factory`` accepts, with their defaults, along the class hierarchy.
 
     None means "anything" (a function with ``**kwargs``). A class may drop an inherited option it has no use for
-    by listing it in ``excluded_options``."""
+    by listing it in ``excluded_options`` (a tuple, or a dict {option: why}, whose reason errors quote)."""
     if not inspect.isclass(factory):
         params = inspect.signature(factory).parameters
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -161,6 +161,10 @@ class Registry:
         if params is None:
             return
         unknown = sorted(set(kwargs) - set(params))
+        reasons = getattr(self.get(name), "excluded_options", None)
+        why = [f"{k}: {reasons[k]}" for k in unknown if isinstance(reasons, dict) and k in reasons]
+        if why:
+            raise UnknownOptionError(f"{self.kind} {name!r} does not take {unknown}: {'; '.join(why)}")
         if unknown:
             raise UnknownOptionError(f"{self.kind} {name!r} got unknown option(s) {unknown}; "
                                      f"allowed: {sorted(params)}")

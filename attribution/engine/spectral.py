@@ -53,11 +53,13 @@ def gate(strength: torch.Tensor, alphas: torch.Tensor, overlap: float, gating: s
          sigmoid_k: float = 12.0) -> torch.Tensor:
     """Gate values of every component at every alpha.
 
-    ``strength`` [G, *comp] (G = images, or 1 when shared) and ``alphas`` [S] -> [G, S, *comp], computed in
+    ``strength`` [G, *comp] (G = images, or 1 when shared) and ``alphas`` [S] (or [B, S] per image) -> [G or B, S,
+    *comp], computed in
     ``strength``'s dtype as the authors do (alpha is k/(N-1) rounded to that dtype).
     """
     dtype = strength.dtype
-    a = alphas.to(device=strength.device, dtype=dtype).view((1, -1) + (1,) * (strength.dim() - 1))
+    rows = alphas.shape[0] if alphas.dim() == 2 else 1  # per-image alphas [B, S] (adaptive spacing)
+    a = alphas.to(device=strength.device, dtype=dtype).view((rows, alphas.shape[-1]) + (1,) * (strength.dim() - 1))
     s = strength.unsqueeze(1)
     width = max(float(overlap), 0.0)
     start = (1.0 - width) * (1.0 - s)

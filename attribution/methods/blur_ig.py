@@ -26,13 +26,12 @@ import math
 import torch
 
 from ..engine.blur import blur_many
-from ..engine.integrate import integrate_path
 from ..errors import check_bool, check_real
-from .base import Attribution, PathMethod, register_method
+from .base import Attribution, FixedPathMethod, register_method
 
 
 @register_method("blur_ig", display="BIG", order=2, aliases=("blurig",))
-class BlurIG(PathMethod):
+class BlurIG(FixedPathMethod):
     """Blur IG. Args (besides ``n_steps``, ``objective``, ``max_batch``, ``mean``/``std``, ``autocast``):
 
     max_sigma: the largest blur sigma in raw pixels, > 0 (benchmark 35; the ROAR runs use 6).
@@ -40,7 +39,9 @@ class BlurIG(PathMethod):
     """
 
     name = "blur_ig"
-    excluded_options = ("baseline",)  # the path starts at the most blurred image, not at a baseline
+    #: the path starts at the most blurred image, not at a baseline (so neither does Expected Gradients apply)
+    excluded_options = {k: "Blur IG has no baseline input: its path starts at the most blurred image of x"
+                        for k in ("baseline", "n_samples", "seed")}
 
     def __init__(self, n_steps: int = 200, max_sigma: float = 35.0, sqrt: bool = False, **kwargs):
         super().__init__(n_steps=n_steps, **kwargs)
@@ -53,23 +54,43 @@ class BlurIG(PathMethod):
         vals = [i * self.max_sigma / n for i in range(n + 1)]
         return [math.sqrt(v) for v in vals] if self.sqrt else vals
 
-    def _attribute(self, model, x, target):
+    def sigma_at(self, alpha: float) -> float:
+        """The blur at path position alpha in [0, 1] (0: the most blurred image, 1: x), for the other rules."""
+        v = (1.0 - alpha) * self.max_sigma
+        return math.sqrt(max(v, 0.0)) if self.sqrt else max(v, 0.0)
+
+    def evaluations(self) -> int:
+        return self.n_steps  # N + 1 points, N segments
+
+    def path_points(self, x):
         sig, n = self.sigmas(), self.n_steps
         pixels = self.norm.denormalize(x)
 
-        def points(start: int, stop: int) -> torch.Tensor:  # p_j = blur(x, sigma_{N-j}), j in [start, stop)
-            sub = [sig[n - j] for j in range(start, stop)]
-            pts = self.norm.normalize(blur_many(pixels, sub))
+        def blurred(images, pix, sub):
+            pts = self.norm.normalize(blur_many(pix, sub))
             for r, s in enumerate(sub):
                 if s <= 0:
-                    pts[:, r] = x  # the path ends at x exactly (no denormalise/normalise round trip)
+                    pts[:, r] = images  # the path ends at x exactly (no denormalise/normalise round trip)
             return pts
 
-        attr, f_start, f_end = integrate_path(model, points, n + 1, target, self.evaluator, x.shape[0],
-                                              row_shape=x.shape[1:])
+        def points(start: int, stop: int) -> torch.Tensor:  # p_j = blur(x, sigma_{N-j}), j in [start, stop)
+            return blurred(x, pixels, [sig[n - j] for j in range(start, stop)])
+
+        def points_at(alphas: torch.Tensor) -> torch.Tensor:  # per image when the rows differ (adaptive spacing)
+            rows = alphas.expand(x.shape[0], -1).tolist()
+            if all(r == rows[0] for r in rows):
+                return blurred(x, pixels, [self.sigma_at(a) for a in rows[0]])
+            return torch.cat([blurred(x[i:i + 1], pixels[i:i + 1], [self.sigma_at(a) for a in r])
+                              for i, r in enumerate(rows)])
+
+        return points, points_at
+
+    def _attribute(self, model, x, target):
+        points, points_at = self.path_points(x)
+        attr, f_start, f_end = self.integrate(model, x, target, points, points_at, self.n_steps + 1)
         return Attribution(attr, f_start, f_end)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         """Per image: N forward+backward (every point but x; upstream N + 1) and one forward at x (f_end)."""
         return {"fb": self.n_steps, "f": 1}
 

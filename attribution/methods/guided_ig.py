@@ -34,8 +34,9 @@ from __future__ import annotations
 import torch
 
 from ..engine.guided import guided_step, l1_distance, l1_schedule
+from ..engine.integrate import PathSum
 from ..errors import check_choice, check_real
-from .base import Attribution, PathMethod, register_method
+from .base import STEERED_PATH, Attribution, PathMethod, register_method
 
 SCHEDULES = ("authors", "pair")
 
@@ -49,6 +50,7 @@ class GuidedIG(PathMethod):
     """
 
     name = "guided_ig"
+    excluded_options = STEERED_PATH
 
     def __init__(self, n_steps: int = 200, fraction: float = 0.1, schedule: str = "authors", **kwargs):
         super().__init__(n_steps=n_steps, **kwargs)
@@ -61,7 +63,7 @@ class GuidedIG(PathMethod):
         cur = self.baseline_for(x).reshape(x.shape[0], -1).clone()
         l1_total = l1_distance(cur, end)
         n_grad = n - 1 if self.schedule == "authors" else n
-        attr = torch.zeros(end.shape, dtype=torch.float64, device=x.device)
+        total = PathSum(self.integration)
         f_start = None
         # quantile rank as torch.quantile on float32 (authors) or numpy in float64 (PAIR saliency)
         rank_dtype = torch.float64 if self.schedule == "pair" else None
@@ -74,12 +76,12 @@ class GuidedIG(PathMethod):
                 nxt = end  # upstream stores x as the last point; the step to L/N is never used
             else:
                 nxt = guided_step(cur, end, g, l1_schedule(l1_total, s, n), self.fraction, rank_dtype=rank_dtype)
-            attr += g.double() * (nxt.double() - cur.double())
+            total.add(g.double().unsqueeze(1), f.unsqueeze(1), (nxt.double() - cur.double()).unsqueeze(1))
             cur = nxt
         f_end = self.evaluator.score(model, x, target)
-        return Attribution(attr.view(shape).float(), f_start, f_end)
+        return Attribution(total.finish(f_end).view(shape).float(), f_start, f_end)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         """Per image: forward+backward at each path point except the input end (N - 1 for "authors", N for
         "pair"; upstream "authors" needs 2N - 1), plus one forward at x for the completeness check."""
         return {"fb": self.n_steps - 1 if self.schedule == "authors" else self.n_steps, "f": 1}

@@ -28,12 +28,12 @@ import torch
 
 from ..engine.chunking import Chunker
 from ..engine.guided import guided_step, l1_distance, l1_schedule, native_lerp_move
-from ..engine.integrate import integrate_path
+from ..engine.integrate import PathSum, integrate_path
 from ..engine.objective import target_score
 from ..engine.slerp import slerp, slerp_move
 from ..errors import ConfigError, check_bool, check_choice, check_int, check_real
 from ..vae import as_vae
-from .base import Attribution, PathMethod, register_method
+from .base import STEERED_PATH, Attribution, FixedPathMethod, PathMethod, register_method
 
 MIG_UPDATES = ("gauss_seidel", "jacobi")
 
@@ -166,6 +166,7 @@ class MAGIG(LatentPathMethod):
     """
 
     name = "ma_gig"
+    excluded_options = STEERED_PATH
 
     def __init__(self, n_steps: int = 200, fraction: float = 0.05, use_slerp: bool = True,
                  anchor_endpoints: bool = True, **kwargs):
@@ -188,9 +189,9 @@ class MAGIG(LatentPathMethod):
         b, z_x, z_b = self._setup(model, x)
         l1_total = l1_distance(z_x, z_b)
         z = z_b.clone()
-        attr = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        total = PathSum(self.integration)
         path = [] if self.return_path else None
-        prev_p = prev_g = f_start = None
+        prev_p = prev_g = prev_f = f_start = None
         for s in range(n - 1):
             steer = s <= n - 3  # z_{s+1} is decoded (and so needs this step's latent gradient) iff s+1 <= N-2
             gz = None
@@ -207,20 +208,21 @@ class MAGIG(LatentPathMethod):
             if s == 0:
                 f_start = f
             if prev_p is not None:
-                attr += prev_g.double() * (p.double() - prev_p.double())
+                step = p.double() - prev_p.double()
+                total.add(prev_g.double().unsqueeze(1), prev_f.unsqueeze(1), step.unsqueeze(1))
             if path is not None:
                 path.append(p)
-            prev_p, prev_g = p, g
+            prev_p, prev_g, prev_f = p, g, f
             if steer:
                 z = self.latent_step(z, z_x, gz, l1_schedule(l1_total, s, n))
         end = x if self.anchor_endpoints else self._decode(z_x, c)
-        attr += prev_g.double() * (end.double() - prev_p.double())
+        total.add(prev_g.double().unsqueeze(1), prev_f.unsqueeze(1), (end.double() - prev_p.double()).unsqueeze(1))
         f_end = self.evaluator.score(model, end, target)
         if path is not None:
             path = torch.stack(path + [end], 1)
-        return self._finish(attr.float(), f_start, f_end, path)
+        return self._finish(total.finish(f_end).float(), f_start, f_end, path)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         """Rows per image (N = n_steps >= 3): classifier fb = N (anchored: N-1 decoded points incl. D(z_b), whose
         pixel gradient only steers, + the raw baseline) or N-1 (not anchored), f = 1 (f at the input end);
         decoder forwards N-1 (anchored) or N (+ D(z_x)), decoder backwards N-2, encoder 2.
@@ -280,7 +282,7 @@ class _DecodedPath:
 
 
 @register_method("eig", display="EIG", order=3)
-class EIG(LatentPathMethod):
+class EIG(FixedPathMethod, LatentPathMethod):
     """Enhanced Integrated Gradients: IG along a straight (or slerp) latent path, decoded (upstream ``eig``).
 
     path_k = D(z_b + alpha_k (z_x - z_b)), alpha_k = k/(N-1), k = 0..N-1 (``use_slerp``: D(slerp(alpha_k, z_b, z_x))
@@ -306,16 +308,34 @@ class EIG(LatentPathMethod):
         a = alphas.float().view(1, -1, 1)
         return z_b.unsqueeze(1) + a * (z_x - z_b).unsqueeze(1)
 
+    def latents_at(self, z_b: torch.Tensor, z_x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """Latent path points at alphas ([S] or [B, S], float64) -> [B, S, d] (for the other rules)."""
+        a = alphas.to(z_b.device).expand(len(z_b), -1)
+        if self.use_slerp:
+            return slerp(a, z_b, z_x)
+        return z_b.unsqueeze(1) + a.float().unsqueeze(-1) * (z_x - z_b).unsqueeze(1)
+
     def _attribute(self, model, x, target):
         b, z_x, z_b = self._setup(model, x)
         anchored = self.anchor_endpoints
         pts = _DecodedPath(self, lambda s, e: self.latents(z_b, z_x, s, e), self.n_steps, x,
-                           first=b if anchored else None, last=x if anchored else None, record=self.return_path)
-        attr, f0, f1 = integrate_path(model, pts, self.n_steps, target, self.evaluator, x.shape[0],
-                                      row_shape=x.shape[1:])
-        return self._finish(attr, f0, f1, torch.cat(pts.points, 1) if self.return_path else None)
+                           first=b if anchored else None, last=x if anchored else None,
+                           record=self.return_path and self.default_grid)
 
-    def cost(self, height=256, width=256):
+        def points_at(alphas):
+            z = self.latents_at(z_b, z_x, alphas)
+            bsz, k = z.shape[:2]
+            dec = self._decode(z.reshape(bsz * k, -1), x.shape[1]).view(bsz, k, *x.shape[1:])
+            if anchored:  # the raw baseline and input at the two ends
+                a = alphas.to(x.device).expand(bsz, -1)
+                dec = torch.where((a == 0).view(bsz, k, 1, 1, 1), b.unsqueeze(1), dec)
+                dec = torch.where((a == 1).view(bsz, k, 1, 1, 1), x.unsqueeze(1), dec)
+            return dec
+
+        attr, f0, f1 = self.integrate(model, x, target, pts, points_at, self.n_steps)
+        return self._finish(attr, f0, f1, torch.cat(pts.points, 1) if pts.points else None)
+
+    def path_cost(self, height=256, width=256):
         """Rows per image: classifier fb N-1 and f 1 (the left sum needs no gradient at the last point; upstream
         computes N), decoder forwards N (N-2 if anchored), no decoder backward, encoder 2."""
         n = self.n_steps
@@ -345,6 +365,7 @@ class ManifoldIG(LatentPathMethod):
     """
 
     name = "mig"
+    excluded_options = STEERED_PATH
 
     def __init__(self, n_steps: int = 200, alpha: float = 5e-5, max_iterations: int = 2, epsilon: float = 1000.0,
                  update: str = "gauss_seidel", anchor_endpoints: bool = False, **kwargs):
@@ -399,10 +420,10 @@ class ManifoldIG(LatentPathMethod):
         if self.anchor_endpoints:
             xs[:, 0], xs[:, -1] = b, x
         attr, f0, f1 = integrate_path(model, lambda s, e: xs[:, s:e], t, target, self.evaluator, bsz,
-                                      row_shape=x.shape[1:])
+                                      row_shape=x.shape[1:], integration=self.integration)
         return self._finish(attr, f0, f1, xs if self.return_path else None, mig_sweeps=sweeps, mig_energy=energy)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         """Rows per image at most (every image runs all ``max_iterations`` sweeps; T = n_steps, K = max_iterations):
         classifier fb T-1, f 1; encoder 2; decoder forwards T (the line, cached) + K (T-2) (energy VJPs) +
         K ((T-3) VJPs + (T-2) re-decodes) for Gauss-Seidel, or T + 2K (T-2) for Jacobi; decoder backwards

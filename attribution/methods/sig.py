@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import torch
 
-from ..engine.integrate import integrate_path
 from ..engine.spectral import (
     BAND_ORDERS,
     CHANNEL_MODES,
@@ -56,7 +55,7 @@ from ..engine.spectral import (
     spectral_offsets,
 )
 from ..errors import ConfigError, check_choice, check_int, check_real
-from .base import Attribution, PathMethod, register_method
+from .base import Attribution, FixedPathMethod, register_method
 
 
 def path_alphas(n_steps: int) -> torch.Tensor:
@@ -65,7 +64,7 @@ def path_alphas(n_steps: int) -> torch.Tensor:
 
 
 @register_method("sig", display="SIG", order=9, aliases=("spectralig",))
-class SpectralIG(PathMethod):
+class SpectralIG(FixedPathMethod):
     name = "sig"
 
     def __init__(self, n_steps: int = 200, overlap: float = 0.4, spectral_mode: str = "svd",
@@ -93,7 +92,7 @@ class SpectralIG(PathMethod):
             raise ConfigError(str(err)) from err
 
     def offsets(self, dec: Decomposition, alphas: torch.Tensor) -> torch.Tensor:
-        """R(d, alpha) for each alpha -> [B, len(alphas), C, H, W]."""
+        """R(d, alpha) for each alpha ([S] shared or [B, S] per image) -> [B, S, C, H, W]."""
         return spectral_offsets(dec, alphas, self.overlap, self.gating, self.gating_sigmoid_k)
 
     def path(self, x: torch.Tensor, alphas=None) -> torch.Tensor:
@@ -104,20 +103,19 @@ class SpectralIG(PathMethod):
         return b.unsqueeze(1) + self.offsets(self.decompose(x - b), alphas.view(-1))
 
     # -- attribution --------------------------------------------------------------------------------------
-    def _attribute(self, model, x, target):
+    def path_points(self, x):
         b = self.baseline_for(x)
         dec = self.decompose(x - b)
         alphas = path_alphas(self.n_steps)
         base = b.unsqueeze(1)
+        return (lambda s, e: base + self.offsets(dec, alphas[s:e])), (lambda a: base + self.offsets(dec, a))
 
-        def points(start, stop):
-            return base + self.offsets(dec, alphas[start:stop])
-
-        attr, f0, f1 = integrate_path(model, points, self.n_steps, target, self.evaluator, x.shape[0],
-                                      row_shape=x.shape[1:])
+    def _attribute(self, model, x, target):
+        points, points_at = self.path_points(x)
+        attr, f0, f1 = self.integrate(model, x, target, points, points_at, self.n_steps)
         return Attribution(attr, f0, f1)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         return {"fb": self.n_steps - 1, "f": 1}
 
     def __repr__(self):

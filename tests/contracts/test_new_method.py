@@ -32,10 +32,10 @@ class HalfIG(PathMethod):
         b = self.baseline_for(x)
         alphas = torch.linspace(0, 1, self.n_steps, dtype=torch.float64)
         attr, f0, f1 = integrate_path(model, lambda s, e: linear_points(b, x, alphas[s:e]), self.n_steps, target,
-                                      self.evaluator, x.shape[0], row_shape=x.shape[1:])
+                                      self.evaluator, x.shape[0], row_shape=x.shape[1:], integration=self.integration)
         return Attribution(attr * self.scale, f0, f1)
 
-    def cost(self, height=256, width=256):
+    def path_cost(self, height=256, width=256):
         return {"fb": self.n_steps - 1, "f": 1}
 '''
 
@@ -43,6 +43,9 @@ YAML = """name: zz_half_ig
 n_steps: 20
 scale: 1.0
 baseline: black
+n_samples: 16
+seed: 0
+integration: path
 objective: prob
 max_batch: null
 autocast: false

@@ -210,9 +210,10 @@ def test_rejects_bad_values(bad):
         attribution.build_method("blur_ig", **bad)
 
 
-def test_rejects_a_baseline_option():
-    with pytest.raises(TypeError, match="allowed"):
-        attribution.build_method("blur_ig", baseline="black")
+def test_rejects_a_baseline_option_saying_why():
+    for option in ({"baseline": "black"}, {"baseline": "expected", "n_samples": 4}):
+        with pytest.raises(TypeError, match="Blur IG has no baseline input"):
+            attribution.build_method("blur_ig", **option)
 
 
 def test_config_file_builds_with_paper_defaults():
