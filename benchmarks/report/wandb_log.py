@@ -35,6 +35,25 @@ from typing import Any
 import numpy as np
 
 MODES = ("offline", "online", "disabled")
+#: W&B's own spellings of a mode (``WANDB_MODE``) -> ours
+_MODE_ALIASES = {"dryrun": "offline", "run": "online", "shared": "online"}
+DEFAULT_PROJECT = "attribution-bench"
+
+
+def mode_from_env(default: str = "online") -> str:
+    """The mode W&B's own environment asks for: ``WANDB_MODE`` (``dryrun``/``run`` as W&B reads them), or
+    ``WANDB_DISABLED=true``; else ``default``."""
+    import os
+
+    if str(os.environ.get("WANDB_DISABLED", "")).lower() in ("true", "1", "yes"):
+        return "disabled"
+    env = str(os.environ.get("WANDB_MODE", "")).strip().lower()
+    return _MODE_ALIASES.get(env, env) if env else default
+
+
+def sync_hint(run_dir) -> str:
+    """Where an offline run went and how to upload it."""
+    return f"W&B offline run saved in {run_dir}; upload it with: wandb sync {run_dir}"
 #: rows of the per-image table kept in one W&B table (W&B's documented limit is 200,000)
 MAX_TABLE_ROWS = 200_000
 
@@ -58,20 +77,32 @@ class WandbLogger:
     Parameters
     ----------
     cfg: the resolved config as a plain dict (``OmegaConf.to_container(cfg, resolve=True)``).
-    mode: ``"offline"`` | ``"online"`` | ``"disabled"``.
-    project, group, name, job_type, tags: passed to ``wandb.init`` (``group`` groups the jobs of one sweep).
-    dir: where W&B writes (``<dir>/wandb/...``) and where ``wandb_not_logged.jsonl`` goes; default: cwd.
+    mode: ``"offline"`` | ``"online"`` | ``"disabled"``; None: as W&B's ``WANDB_MODE`` says (else online).
+    project, group, name, job_type, tags: passed to ``wandb.init`` (``group`` groups the jobs of one sweep);
+    ``WANDB_PROJECT`` / ``WANDB_RUN_GROUP`` / ``WANDB_TAGS`` / ``WANDB_ENTITY`` apply as W&B applies them.
+    dir: where W&B writes (``<dir>/wandb/...``) and where ``wandb_not_logged.jsonl`` goes; ``out_dir``: the same,
+    except that W&B's ``WANDB_DIR`` (if set) takes W&B's files; default: cwd.
     """
 
-    def __init__(self, cfg: Mapping | None = None, mode: str = "offline", project: str = "attribution-bench",
+    def __init__(self, cfg: Mapping | None = None, mode: str | None = "offline", project: str | None = None,
                  group: str | None = None, dir: str | Path | None = None, name: str | None = None,
                  job_type: str | None = None, tags: Sequence[str] | None = None, entity: str | None = None,
                  config: Mapping | None = None, out_dir: str | Path | None = None, **init_kwargs):
+        import os
+
+        # W&B's own environment variables count where the caller left a value open (None), as in wandb.init
+        mode = mode_from_env() if mode is None else mode
         if mode not in MODES:
             raise ValueError(f"unknown W&B mode {mode!r}: one of {MODES}")
+        project = project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT
+        group = os.environ.get("WANDB_RUN_GROUP") or group
+        if not tags and os.environ.get("WANDB_TAGS"):
+            tags = [t.strip() for t in os.environ["WANDB_TAGS"].split(",") if t.strip()]
         cfg = cfg if cfg is not None else config  # ``config=`` accepted as an alias
+        wandb_dir = dir if dir is not None else (os.environ.get("WANDB_DIR") or out_dir)
         dir = dir if dir is not None else out_dir
         self.mode = mode
+        self.saved_to: Path | None = None  # an offline run's folder, once finished
         self.dir = Path(dir) if dir is not None else Path.cwd()
         self.failures: list[dict[str, Any]] = []
         self.run = None
@@ -86,13 +117,14 @@ class WandbLogger:
             import wandb
 
             self._wandb = wandb
-            self.dir.mkdir(parents=True, exist_ok=True)
+            wandb_dir = Path(wandb_dir) if wandb_dir is not None else self.dir
+            wandb_dir.mkdir(parents=True, exist_ok=True)
             settings = init_kwargs.pop("settings", None)
             if settings is None:
                 settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
             self.run = wandb.init(
                 project=project, entity=entity, group=group, name=name, job_type=job_type,
-                tags=list(tags) if tags else None, config=_jsonable(dict(cfg or {})), mode=mode, dir=str(self.dir),
+                tags=list(tags) if tags else None, config=_jsonable(dict(cfg or {})), mode=mode, dir=str(wandb_dir),
                 reinit="create_new", settings=settings, **init_kwargs)
         except Exception as e:  # noqa: BLE001 - W&B must never stop a run
             self.run = None
@@ -317,8 +349,11 @@ class WandbLogger:
         elif self._rows and not self._rows_logged:
             self.flush_rows()
             self.log_summary(self.summarize(self._rows))
+        run_dir = self.run_dir
         try:
             self.run.finish(exit_code=exit_code)
+            if self.mode == "offline" and run_dir is not None:
+                self.saved_to = run_dir
         except Exception as e:  # noqa: BLE001
             self._fail("finish", e)
         finally:

@@ -49,9 +49,19 @@ def finalize(out_dir) -> list[str]:
     return written
 
 
+class LoggerError(RuntimeError):
+    """The experiment tracker the run asked for did not get everything; the results are kept in the store."""
+
+
+#: the runner's own keys of a logger config (not passed to the tracker)
+_LOGGER_RUN_KEYS = ("name", "best_effort", "log_maps")
+
+
 def make_logger(cfg: dict[str, Any], setup: Setup):
     lcfg = dict(cfg.get("logger") or {})
-    kind = lcfg.pop("name", "none")
+    kind = lcfg.get("name", "none")
+    for key in _LOGGER_RUN_KEYS:
+        lcfg.pop(key, None)
     if kind in (None, "none"):
         return None
     if kind == "wandb":
@@ -60,6 +70,39 @@ def make_logger(cfg: dict[str, Any], setup: Setup):
         return WandbLogger(config=cfg, out_dir=str(setup.out_dir),
                            name=f"{setup.dataset.name}/{setup.classifier.name}/{setup.method_name}", **lcfg)
     raise ValueError(f"invalid logger={kind!r}: choose none or wandb")
+
+
+def _log_maps(cfg: dict[str, Any], setup: Setup, logger, stem: str) -> None:
+    """The first ``logger.log_maps`` attribution maps of the job, as images."""
+    from .batch import attribution_maps
+
+    n = int((cfg.get("logger") or {}).get("log_maps") or 0)
+    if n <= 0 or not hasattr(logger, "log_images"):
+        return
+    df = load_store(setup.out_dir, prefix=stem + "__")
+    ids = [str(i) for i in df.loc[df["status"] == "ok", "image_id"]] if len(df) else []
+    maps = attribution_maps(setup, ids, n)
+    if maps:
+        logger.log_images("attributions", [m for _, m in maps], captions=[i for i, _ in maps])
+
+
+def _close_logger(cfg: dict[str, Any], setup: Setup, logger) -> None:
+    """Say where an offline W&B run went; fail (results kept) when W&B did not get everything, unless the run
+    chose ``logger.best_effort=true``."""
+    from ..report.wandb_log import sync_hint
+
+    saved = getattr(logger, "saved_to", None)
+    if saved is not None:
+        log.info("%s", sync_hint(saved))
+    failures = list(getattr(logger, "failures", None) or [])
+    if not failures or (cfg.get("logger") or {}).get("best_effort"):
+        return
+    ops = sorted({f["op"] for f in failures})
+    raise LoggerError(
+        f"W&B did not get this run ({len(failures)} failed call(s): {', '.join(ops)}; first: {failures[0]['error']})."
+        f" The results are kept in {setup.out_dir / 'store'} (what W&B missed: "
+        f"{setup.out_dir / 'wandb_not_logged.jsonl'}). Fix W&B (`wandb login`, or WANDB_MODE=offline) and re-run"
+        f" to log them, or set logger.best_effort=true to let such runs exit 0")
 
 
 def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, preflight_single: bool = True
@@ -78,11 +121,14 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, prefl
     try:
         result = evaluate(setup, logger)
         if logger is not None:
+            _log_maps(cfg, setup, logger, result.stem)
             logger.finish(load_store(setup.out_dir, prefix=result.stem + "__"))
     except BaseException:
         if logger is not None and hasattr(logger, "abort"):
             logger.abort()
         raise
+    if logger is not None:
+        _close_logger(cfg, setup, logger)
     rate = result.evaluated / result.seconds if result.seconds > 0 else math.nan
     log.info("%s: %d evaluated (%.2f img/s), %d already done, %d re-scored", result.stem, result.evaluated, rate,
              result.skipped_done, result.rescored)

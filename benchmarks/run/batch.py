@@ -123,15 +123,39 @@ def _todo(setup: Setup, ids: list[str]) -> tuple[list[str], dict[str, dict[str, 
     return todo, partial
 
 
+def _cache(setup: Setup) -> AttributionCache:
+    cache_cfg = setup.cfg.get("cache") or {}
+    return AttributionCache(setup.out_dir, setup.dataset.name, setup.classifier.name, setup.method_name,
+                            f"{setup.method_hash}-{setup.setup_hash}", dtype=cache_cfg.get("dtype", "float16"),
+                            enabled=bool(cache_cfg.get("enabled", True)))
+
+
+def attribution_maps(setup: Setup, ids: list[str], n: int = 8) -> list[tuple[str, Any]]:
+    """(image id, [H,W,3] colour image in [0,1]) of |attribution| summed over channels, for the first ``n`` of
+    ``ids`` whose attribution is cached (scaled to its 99th percentile, as the report's grids show them)."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    cache, out = _cache(setup), []
+    for i in ids:
+        if len(out) == n:
+            break
+        rec = cache.get(str(i))
+        if rec is None:
+            continue
+        a = rec["attr"].float().abs()
+        heat = (a.sum(0) if a.dim() == 3 else a).numpy()
+        top = float(np.quantile(heat, 0.99)) or float(heat.max()) or 1.0
+        out.append((str(i), colormaps["inferno"](np.clip(heat / top, 0, 1))[..., :3]))
+    return out
+
+
 def _context(setup: Setup, partial: dict[str, dict[str, Any]]) -> RunContext:
     """The shared state of the run's batches: cache (stale temporary files of killed runs removed), provenance."""
     from attribution.engine import Normalizer
 
     cfg, ds, clf = setup.cfg, setup.dataset, setup.classifier
-    cache_cfg = cfg.get("cache") or {}
-    cache = AttributionCache(setup.out_dir, ds.name, clf.name, setup.method_name,
-                             f"{setup.method_hash}-{setup.setup_hash}", dtype=cache_cfg.get("dtype", "float16"),
-                             enabled=bool(cache_cfg.get("enabled", True)))
+    cache = _cache(setup)
     stale = remove_stale_temps(store_dir(setup.out_dir)) + remove_stale_temps(cache.dir)
     if stale:
         log.info("removed %d temporary files left by killed runs", stale)

@@ -120,3 +120,47 @@ def test_log_failing_mid_run_keeps_going(tmp_path, monkeypatch):
     assert any(r["op"] == "log_rows" and r.get("rows") == 8 for r in recs)
     r = read_offline_run(offline_runs(tmp_path)[0])
     assert r["finished"] and r["summary"]["before"] == 1 and r["summary"]["n_images"] == 8
+
+
+# ------------------------------------------------------------------------------ the runner's W&B, as users set it
+def test_wandb_env_vars_apply_where_the_config_leaves_them_open(tmp_path, monkeypatch):
+    from benchmarks.report.wandb_log import mode_from_env
+
+    monkeypatch.setenv("WANDB_MODE", "dryrun")
+    assert mode_from_env() == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert mode_from_env() == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wb"))
+    lg = WandbLogger(CFG, mode=None, project=None, out_dir=tmp_path / "out")
+    assert lg.mode == "offline" and lg.run.project == "from-env"
+    lg.finish()
+    assert offline_runs(tmp_path / "wb") and lg.saved_to == offline_runs(tmp_path / "wb")[0]
+
+
+def test_runner_honours_wandb_mode_logs_maps_and_says_how_to_sync(tmp_path, caplog):
+    """``WANDB_MODE=offline python -m benchmarks.run logger=wandb``: the config's mode is left to W&B's variable
+    (it was hard-coded online), the job's first attribution maps are logged as W&B images, and the run says where
+    the offline run is and how to upload it. Read back from the files W&B writes (media and table JSON)."""
+    import logging
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_run import base_overrides, run_inproc, write_conf
+
+    from benchmarks.run.config import compose_config
+
+    assert compose_config(["logger=wandb"])["logger"]["mode"] is None
+    conf = write_conf(tmp_path)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO, logger="benchmarks.run"):
+        run_inproc([*base_overrides(conf, out), "logger=wandb", "logger.log_maps=3"])
+    [run_dir] = offline_runs(tmp_path)  # WANDB_DIR (set by the fixture) takes W&B's files
+    said = caplog.text
+    assert f"wandb sync {run_dir}" in said
+    images = sorted((run_dir / "files" / "media" / "images").glob("attributions*.png"))
+    assert len(images) == 3
+    table = read_table(run_dir, "per_image")
+    assert len(table) == 6

@@ -29,10 +29,11 @@ class _FlakyRun:
         self.finished = exit_code
 
 
-def _run(tmp_path):
+def _run(tmp_path, best_effort=True):
     conf = write_conf(tmp_path)
     out = tmp_path / "out"
-    res = run_inproc([*base_overrides(conf, out), "logger=wandb", "logger.mode=offline"])
+    res = run_inproc([*base_overrides(conf, out), "logger=wandb", "logger.mode=offline",
+                      f"logger.best_effort={str(best_effort).lower()}"])
     return res, load_store(out), out
 
 
@@ -91,3 +92,19 @@ def test_wandb_fails_mid_run(tmp_path, monkeypatch):
     table = [r for r in recs if r.get("table") == "per_image"]
     assert table and table[0]["rows"] == 6  # the per-image table at the end, with its size
     assert run.summary["n_images"] == 6  # what still worked (the summary) was set
+
+
+def test_a_run_that_asked_for_wandb_and_got_nothing_fails_keeping_its_results(tmp_path, monkeypatch):
+    """Without logger.best_effort=true a W&B failure is an error (after every row is stored), not a warning."""
+    from benchmarks.run import LoggerError
+
+    def refuse(**kw):
+        raise ConnectionError("Could not reach api.wandb.ai (simulated)")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    with pytest.warns(RuntimeWarning), pytest.raises(LoggerError) as e:
+        _run(tmp_path, best_effort=False)
+    msg = str(e.value)
+    assert "init" in msg and "api.wandb.ai" in msg and "logger.best_effort=true" in msg and "store" in msg
+    out = tmp_path / "out"
+    assert len(load_store(out)) == 6 and (out / "wandb_not_logged.jsonl").exists()
