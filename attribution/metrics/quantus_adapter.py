@@ -64,9 +64,12 @@ first occurrence order), i.e. ~p% of the pixels are imputed as ROAD intends.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import logging
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -227,12 +230,35 @@ class QuantusMetric(Metric):
         try:
             if self.seed is not None:
                 np.random.seed(self.seed)
-            with numpy_trapz():
+            with numpy_trapz(), self._quiet():
                 scores = metric(**call)
                 return self._to_outputs(scores, x.device)
         finally:
             if state is not None:
                 np.random.set_state(state)
+
+    @contextlib.contextmanager
+    def _quiet(self):
+        """Quantus's own console output during a call: its ``logging.info`` notices (on the root logger, one per
+        batch) dropped; its warnings re-issued once per metric object, prefixed with the metric's name."""
+        root = logging.getLogger()
+        drop = _FromQuantus()
+        root.addFilter(drop)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield
+        finally:
+            root.removeFilter(drop)
+        seen = self.__dict__.setdefault("_warned", set())
+        for w in caught:
+            text = str(w.message)
+            if "quantus" not in str(w.filename):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # not Quantus's: as it was
+                continue
+            if text not in seen:
+                seen.add(text)
+                warnings.warn(f"metric {self.name!r} (Quantus {self.metric_name}): {text}", w.category, stacklevel=3)
 
     def _with_nan_rows(self, model, x, attr, target, finite) -> dict[str, torch.Tensor]:
         """Score the images whose input and attribution are finite; the others get NaN (every output key)."""
@@ -268,6 +294,11 @@ class QuantusMetric(Metric):
         auc = np.asarray([float(qutils.calculate_auc(cv)) for cv in curves])
         return {self.name: torch.tensor(auc, dtype=torch.float32, device=device),
                 f"{self.name}_curve": torch.tensor(curve, dtype=torch.float32, device=device)}
+
+
+class _FromQuantus(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "quantus" not in str(record.pathname)
 
 
 def _make_factory(registered: str, class_name: str):

@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from attribution.errors import ConfigError
+
 from ..io.store import load_store
+from . import console
 from .batch import RunResult, evaluate
 from .config import CONFIG_DIR
-from .planning import Setup, build, plan, preflight
+from .planning import PreflightError, Setup, build, plan, preflight
 
 log = logging.getLogger("benchmarks.run")
 
@@ -113,7 +116,12 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, prefl
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
-    setup = plan(cfg, overrides)
+    try:
+        setup = plan(cfg, overrides)
+    except ValueError as e:  # plan's checks name the key and the fix: a configuration mistake, whatever its class
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(str(e)) from e
     if cfg.get("preflight") and preflight_single:
         preflight([cfg])
     build(setup)
@@ -226,7 +234,12 @@ def _main(cfg) -> None:
     _absolute_out_dir(cfg)
     multirun = hc.mode == RunMode.MULTIRUN
     # under -m the callback already checked the whole grid and writes the tables once every job ended
-    run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun, preflight_single=not multirun)
+    try:
+        run(cfg, overrides=list(hc.overrides.task), finalize_outputs=not multirun, preflight_single=not multirun)
+    except (ConfigError, PreflightError, LoggerError) as e:
+        if console.debug_requested():
+            raise
+        raise console.user_error(e) from None
 
 
 def _importable_in_workers() -> None:
@@ -239,9 +252,14 @@ def _importable_in_workers() -> None:
 
 
 def main() -> None:
+    import sys
+
     import hydra
 
     _importable_in_workers()
+    sys.argv = console.strip_debug_flag(sys.argv)
+    console.quiet_libraries()
+    console.hub_offline_if_unreachable()
 
     hydra.main(config_path=CONFIG_DIR, config_name="config", version_base=None)(_main)()
 

@@ -167,7 +167,7 @@ def _context(setup: Setup, partial: dict[str, dict[str, Any]]) -> RunContext:
 
 def evaluate(setup: Setup, logger=None) -> RunResult:
     """Run the (built) setup over this shard's images, writing rows to the store. Returns counts."""
-    from tqdm.auto import tqdm
+    from .console import Progress, interrupted
 
     cfg, ds, clf = setup.cfg, setup.dataset, setup.classifier
     ids = list(ds.ids)
@@ -183,8 +183,7 @@ def evaluate(setup: Setup, logger=None) -> RunResult:
     t_start = time.perf_counter()
     log.info("%s shard %d/%d: %d images, %d to do (%d re-scored), out_dir=%s", stem, *setup.shard, len(mine),
              len(todo), len(partial), setup.out_dir)
-    bar = tqdm(total=len(todo), unit="img", desc=f"{ds.name}/{clf.name}/{setup.method_name}",
-               disable=not cfg.get("progress", True), dynamic_ncols=True, smoothing=0.1)
+    bar = Progress(len(todo), f"{ds.name}/{clf.name}/{setup.method_name}", enabled=bool(cfg.get("progress", True)))
     n_done = 0
     try:
         for start in range(0, len(todo), bs):
@@ -195,6 +194,10 @@ def evaluate(setup: Setup, logger=None) -> RunResult:
                 logger.log_rows(rows)
             n_done += len(batch_ids)
             bar.update(len(batch_ids))
+    except KeyboardInterrupt:
+        bar.close()
+        interrupted(n_done, len(mine) - len(todo), setup.out_dir)
+        raise
     finally:
         bar.close()
     writer.close()

@@ -1,0 +1,96 @@
+"""A quiet, honest console: Quantus's notices and warnings, progress in log files, configuration errors without a
+traceback, what Ctrl-C leaves, hub lookups without network."""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+from test_run import base_overrides, cli, run_inproc, write_conf
+
+from benchmarks.run import console
+
+
+def test_quantus_notices_dropped_and_warnings_named(images, smooth_model, caplog):
+    pytest.importorskip("quantus")
+    import attribution
+
+    x, t = images
+    metric = attribution.build_metric("quantus_pixel_flipping", softmax=True, features_in_step=64)
+    with caplog.at_level(logging.INFO):
+        metric(smooth_model, x, x.clone(), t)  # softmax=True on a model without Softmax: Quantus logs a notice
+    assert not [r for r in caplog.records if "quantus" in r.pathname]
+    with pytest.warns(UserWarning) as rec:
+        for _ in range(3):
+            with metric._quiet():
+                warnings.warn_explicit("perturb_func didn't cause change in input", UserWarning,
+                                       "/site-packages/quantus/helpers/warn.py", 1)
+    said = [str(w.message) for w in rec]
+    assert said == ["metric 'quantus_pixel_flipping' (Quantus PixelFlipping): perturb_func didn't cause change "
+                    "in input"]  # once, with the metric's name
+
+
+def test_progress_in_a_log_file_has_no_carriage_returns(tmp_path, capsys):
+    conf = write_conf(tmp_path)
+    run_inproc([*base_overrides(conf, tmp_path / "out"), "progress=true"])
+    err = capsys.readouterr().err
+    assert "\r" not in err
+
+
+def test_config_error_is_one_line_without_traceback(tmp_path):
+    conf = write_conf(tmp_path)
+    args = base_overrides(conf, tmp_path / "out", "method.n_steps=-1")
+    p = cli(args, timeout=300)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr and "invalid n_steps=-1" in p.stderr
+    assert "--debug" in p.stderr
+    p = cli([*args, "--debug"], timeout=300)
+    assert p.returncode != 0 and "Traceback" in p.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_says_what_is_saved_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    from attribution.metrics.completeness import Completeness
+
+    conf = write_conf(tmp_path)
+    calls = {"n": 0}
+    orig = Completeness.compute
+
+    def interrupted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(Completeness, "compute", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_inproc(base_overrides(conf, tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert "interrupted: 2 row(s) of this run saved" in err and "again to resume" in err
+
+
+def test_no_network_puts_the_hub_offline_once_per_process(monkeypatch):
+    import socket
+
+    probes = []
+
+    def refuse(addr, timeout=None):
+        probes.append(addr)
+        raise OSError("network is unreachable")
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    console.hub_reachable.cache_clear()
+    try:
+        assert console.hub_offline_if_unreachable() and console.hub_offline_if_unreachable()
+        assert len(probes) == 1 and probes[0][0] == "huggingface.co"
+        import os
+
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+        probes.clear()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        console.hub_reachable.cache_clear()
+        assert console.hub_offline_if_unreachable() and probes == []  # the user's setting: no probe
+    finally:
+        console.hub_reachable.cache_clear()
