@@ -73,8 +73,14 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path, write) -> Path:
     """Call ``write(tmp_path)`` then fsync and rename onto ``path``: readers see the old file or the new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for attempt in range(5):  # an empty parts/ folder may be removed by another writer's fold in between
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            break
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode a plain open() would
@@ -178,16 +184,32 @@ def load_store(out_dir, prefix: str = "") -> pd.DataFrame:
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """Exclusive advisory lock (flock) on ``path`` for the block; the OS drops it if the process dies."""
+    """Exclusive advisory lock (flock) on ``path`` for the block; the OS drops it if the process dies.
+
+    The lock file is removed when the block ends (a clean finish leaves none behind). A waiter that then gets the
+    lock of the removed file sees that ``path`` is no longer that file and locks the current one instead, so two
+    holders never overlap."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: go on unlocked
+            break
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # locked a file that its holder removed meanwhile: lock the one there now
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:  # a file system without locks: go on unlocked
-                pass
         yield
+        if fcntl is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
     finally:
         os.close(fd)
 
@@ -236,4 +258,6 @@ class ShardWriter:
         for p in parts:
             p.unlink(missing_ok=True)
         _fsync_dir(self.parts_dir)
+        with contextlib.suppress(OSError):  # empty now: no folder left behind (another shard's parts keep it)
+            self.parts_dir.rmdir()
         return self.path

@@ -40,13 +40,15 @@ def test_progress_in_a_log_file_has_no_carriage_returns(tmp_path, capsys):
 def test_config_error_is_one_line_without_traceback(tmp_path):
     conf = write_conf(tmp_path)
     args = base_overrides(conf, tmp_path / "out", "method.n_steps=-1")
-    p = cli(args, timeout=300)
+    p = cli(args, timeout=300, cwd=tmp_path)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr and "invalid n_steps=-1" in p.stderr
     assert "--debug" in p.stderr
-    p = cli([*args, "--debug"], timeout=300)
+    p = cli([*args, "--debug"], timeout=300, cwd=tmp_path)
     assert p.returncode != 0 and "Traceback" in p.stderr
     assert not (tmp_path / "out").exists()
+    # Hydra's own files: under results/.hydra (ignored by git), no outputs/ in the folder the command started in
+    assert not (tmp_path / "outputs").exists() and (tmp_path / "results" / ".hydra" / "runs").is_dir()
 
 
 def test_ctrl_c_says_what_is_saved_and_how_to_resume(tmp_path, monkeypatch, capsys):
@@ -94,3 +96,25 @@ def test_no_network_puts_the_hub_offline_once_per_process(monkeypatch):
         assert console.hub_offline_if_unreachable() and probes == []  # the user's setting: no probe
     finally:
         console.hub_reachable.cache_clear()
+
+
+def test_default_outputs_are_ignored_by_git():
+    """The default out_dir and Hydra's own folders land where .gitignore covers them, never as untracked files."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from benchmarks.run.config import compose_config
+
+    root = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(root / "configs"), version_base=None):
+        hy = compose("config", return_hydra_config=True).hydra
+        run_dir, sweep_dir = str(hy.run.dir), str(hy.sweep.dir)
+    out_dir = compose_config([])["out_dir"]
+    paths = [f"{d}/x.txt" for d in (out_dir, run_dir, sweep_dir)]
+    p = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True, text=True)
+    assert sorted(p.stdout.split()) == sorted(paths), p.stdout

@@ -63,6 +63,7 @@ def test_killed_between_fold_and_delete_counts_once(tmp_path):
     part = next((store_dir(tmp_path) / "parts").glob("*.parquet"))
     saved = part.read_bytes()
     w.close()
+    part.parent.mkdir(exist_ok=True)  # a clean fold removes the emptied parts/ folder
     part.write_bytes(saved)  # as if killed after writing the shard file, before deleting the part
     assert len(load_store(tmp_path)) == 2
     w.close()
@@ -167,3 +168,19 @@ def test_stale_temporary_files_are_removed_and_fresh_ones_kept(tmp_path):
     assert remove_stale_temps(tmp_path / "store") == 1
     assert not old.exists() and fresh.exists() and keep.exists()
     assert remove_stale_temps(tmp_path / "missing") == 0
+
+
+def test_a_clean_finish_leaves_no_lock_file_and_no_parts_folder(tmp_path):
+    w = ShardWriter(tmp_path, "ds__m__ig-abc", (0, 1))
+    w.write([{"dataset": "ds", "model": "m", "method": "ig", "method_hash": "abc", "image_id": "a", "status": "ok"}])
+    other = ShardWriter(tmp_path, "ds__m__ig-abc", (1, 2))  # another shard still at work keeps parts/
+    other.write([{"dataset": "ds", "model": "m", "method": "ig", "method_hash": "abc", "image_id": "b",
+                  "status": "ok"}])
+    w.close()
+    assert (store_dir(tmp_path) / "parts").is_dir()
+    other.close()
+    left = sorted(p.name for p in store_dir(tmp_path).rglob("*"))
+    assert left == ["ds__m__ig-abc__shard0of1.parquet", "ds__m__ig-abc__shard1of2.parquet"]
+    w.write([{"dataset": "ds", "model": "m", "method": "ig", "method_hash": "abc", "image_id": "c", "status": "ok"}])
+    w.close()  # parts/ made again when needed
+    assert sorted(load_store(tmp_path)["image_id"]) == ["a", "b", "c"]
