@@ -10,6 +10,8 @@ from .engine import PassCounter
 from .errors import ConfigError, UnknownNameError, UnknownOptionError
 from .methods import METHODS, Attribution, AttributionMethod, PathMethod, register_method
 from .metrics import METRICS, register_metric
+from .modifiers import split_variant, variant_label, wrap
+from .modifiers import variant_name as _variant_name
 from .registry import Column, MethodInfo, MetricInfo
 
 __version__ = "0.1.0"
@@ -20,9 +22,27 @@ def available_methods():
     return METHODS.names()
 
 
-def build_method(name: str, **kwargs) -> AttributionMethod:
-    """Build a registered method; keyword names equal the keys of ``configs/method/<name>.yaml``."""
-    return METHODS.build(name, **kwargs)
+def build_method(name: str, noise=None, post=None, **kwargs) -> AttributionMethod:
+    """Build a registered method; keyword names equal the keys of ``configs/method/<name>.yaml``.
+
+    ``noise`` (SmoothGrad and kin) and ``post`` (XRAI) wrap the method (:func:`attribution.modifiers.wrap`); the path
+    modifiers (``baseline="expected"``, ``integration``, ``rule``, ``spacing``) are the method's own options."""
+    method = METHODS.build(name, **kwargs)
+    return wrap(method, noise, post) if noise is not None or post is not None else method
+
+
+def variant_name(name: str, options: dict | None = None, noise=None, post=None) -> str:
+    """The name tables and the store give ``name`` built with ``options``/``noise``/``post``: "guided_ig+idgi"."""
+    return _variant_name(name, options or {}, noise, post)
+
+
+def variant_display(variant: str, latex: bool = False) -> str:
+    """A variant's table label: "GIG + IDGI", "SIG + EG", "IG (SG)" (the registry's display or LaTeX name)."""
+    base, tokens = split_variant(variant)
+    if base not in METHODS:
+        return str(variant)
+    info = METHODS.info(base)
+    return variant_label(info.latex if latex else info.display, tokens)
 
 
 def method_info(name: str) -> MethodInfo:
@@ -51,7 +71,8 @@ def metric_info(name: str) -> MetricInfo:
     return METRICS.info(name)
 
 
-__all__ = ["available_methods", "build_method", "method_info", "method_options", "available_metrics",
+__all__ = ["available_methods", "build_method", "variant_name", "variant_display", "method_info", "method_options",
+           "available_metrics",
            "build_metric", "metric_info", "register_method", "register_metric", "Attribution", "AttributionMethod",
            "PathMethod", "PassCounter", "ConfigError", "UnknownNameError", "UnknownOptionError", "Column",
            "MethodInfo", "MetricInfo"]

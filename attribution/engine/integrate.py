@@ -155,6 +155,8 @@ def integrate_rule(model, points_at: Callable[[torch.Tensor], torch.Tensor], rul
             if (f_start if end == "start" else f_end) is not None or not lo <= at <= hi:
                 continue
             hit = (tag_index == at).nonzero()
+            if not len(hit) and bool((quad.tag_index == at).any()):
+                continue  # a later chunk takes the gradient there, and f with it
             f = scores[:, int(hit[0])] if len(hit) else evaluator.score(model, bpts[:, at - lo], target)
             if end == "start":
                 f_start = f

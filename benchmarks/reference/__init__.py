@@ -10,7 +10,8 @@ its target and the authors' settings, with one comment per step saying what thei
 - :mod:`.core`: the score, ``grad_at`` (batch 1), ``compute_ig`` (1.3), normalisation, lerp/slerp, the authors'
   ``.backward()`` habit, the optional :class:`Clock` (timing hooks ``clock=`` / ``max_steps=`` of the step loops);
 - :mod:`.ig` (IG, Gradient x Input), :mod:`.blur_ig`, :mod:`.guided_ig`, :mod:`.sig`, :mod:`.latent` (MA-GIG, EIG,
-  Manifold IG), :mod:`.agi`, :mod:`.ig2`, :mod:`.samp`; :mod:`.diffid` (the metric's protocol);
+  Manifold IG), :mod:`.agi`, :mod:`.ig2`, :mod:`.samp`; :mod:`.idgi` (IDGI's authors' combination of a path's
+  gradients); :mod:`.diffid` (the metric's protocol);
 - :mod:`.loops`: :data:`LOOPS`, name -> ``loop(model, x, target, method, sync=, max_images=, max_steps=, **extra)
   -> LoopRun``, the adapters the speed benchmark calls (settings read off a configured library method);
 - :mod:`.costs`: :data:`UPSTREAM_COSTS`, the authors' rows per image at N steps.
@@ -33,6 +34,7 @@ from .core import (
 from .costs import UPSTREAM_COSTS
 from .diffid import RATIOS, diffid_curves
 from .guided_ig import authors_guided_ig, guided_ig_path, guided_inner
+from .idgi import authors_idgi, idgi_on_path
 from .ig import authors_grad_input, authors_ig, ig_path
 from .ig2 import IG2Run, authors_ig2, representation
 from .latent import authors_eig, authors_ma_gig, authors_mig, eig_path, ma_gig_path, mig_path
@@ -64,7 +66,7 @@ __all__ = [
     "Clock", "NO_CLOCK", "score", "grad_at", "compute_ig", "preprocess", "undo_preprocess", "black", "lerp", "slerp",
     "parameters_require_grad",
     # the algorithms, one image [C,H,W] at a time
-    "authors_ig", "ig_path", "authors_grad_input",
+    "authors_ig", "ig_path", "authors_grad_input", "authors_idgi", "idgi_on_path",
     "authors_blur_ig", "blur_path", "blur_sigmas", "authors_blur",
     "authors_guided_ig", "guided_ig_path", "guided_inner",
     "authors_sig", "spectral_path", "spectral_path_svd", "spectral_state", "component_scale",
