@@ -21,6 +21,11 @@ class Cell:
     hi: float = float("nan")
     n: int = 0
     rank: int = 0
+    n_ok: int = 0  # the row's images with status ok: a metric that scored fewer shows its own n
+
+
+def _n_note(c: Cell) -> str:
+    return f" (n={c.n})" if c.n_ok and c.n < c.n_ok else ""
 
 
 @dataclass
@@ -36,6 +41,15 @@ class Layout:
     counts: dict[str, str]  # variant -> "n ok / flagged" text
     decimals: dict[str, int] = field(default_factory=dict)  # label -> decimals
     flagged: list[str] = field(default_factory=list)  # footnote lines
+    column_flags: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, label) -> why not a result
+
+
+def _flag_mark(lay: Layout, model: str, label: str) -> str:
+    return " ⚠" if (model, label) in lay.column_flags else ""
+
+
+def _flag_lines(lay: Layout) -> list[str]:
+    return [f"⚠ {display_model(m)} {lab}: {why}; not a result" for (m, lab), why in lay.column_flags.items()]
 
 
 def _fmt(x: float, d: int) -> str:
@@ -49,15 +63,18 @@ def _arrow(direction: str, latex=False) -> str:
 
 
 def _caption(lay: Layout, n_boot: int) -> str:
-    return (f"{lay.dataset} — metric set {lay.metric_set}. Mean over images with status ok ± half-width of the "
-            f"95% percentile bootstrap interval ({n_boot} resamples); exact bounds in table.csv. "
-            f"Best per column bold, second underlined (↑ higher is better, ↓ lower is better).")
+    return (f"{lay.dataset} — metric set {lay.metric_set}. Mean over images with status ok (completeness "
+            f"errors: median) ± half-width of the 95% BCa bootstrap interval ({n_boot} resamples; none where fewer "
+            f"than 10 images, nor for seconds and passes, measured per batch); exact bounds in table.csv; (n=k): "
+            f"the images a metric scored where fewer than the row's. Best per column bold, second underlined "
+            f"(↑ higher is better, ↓ lower is better); ⚠: a column that does not tell methods apart.")
 
 
 def render_markdown(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
     parts = []
     for lay in lays:
-        head = ["Method"] + [f"{display_model(m)} {lab}{_arrow(d)}" for m in lay.models for lab, d in lay.metrics]
+        head = ["Method"] + [f"{display_model(m)} {lab}{_arrow(d)}{_flag_mark(lay, m, lab)}" for m in lay.models
+                             for lab, d in lay.metrics]
         head.append("n ok / flagged")
         lines = [f"### {lay.dataset} — {lay.metric_set}", "", "| " + " | ".join(head) + " |",
                  "| --- | " + " | ".join("---:" for _ in head[1:-1]) + " | ---: |"]
@@ -74,10 +91,12 @@ def render_markdown(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
                     txt = f"**{txt}**" if c.rank == 1 else f"<u>{txt}</u>" if c.rank == 2 else txt
                     if np.isfinite(c.lo) and c.hi > c.lo:
                         txt += f" ±{_fmt((c.hi - c.lo) / 2, d)}"
-                    cells.append(txt)
+                    cells.append(txt + _n_note(c))
             cells.append(lay.counts.get(v, ""))
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", _caption(lay, n_boot)]
+        if lay.column_flags:
+            lines += ["", *_flag_lines(lay)]
         if lay.flagged:
             lines += ["", "Flagged images (excluded from the means): " + "; ".join(lay.flagged) + "."]
         parts.append("\n".join(lines) + "\n")
@@ -96,7 +115,8 @@ def render_latex(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
         top = [""] + [rf"\multicolumn{{{k}}}{{c}}{{{_tex_escape(display_model(m))}}}" for m in lay.models] + [""]
         lines.append(" & ".join(top) + r" \\")
         lines.append(" ".join(rf"\cmidrule(lr){{{2 + i * k}-{1 + (i + 1) * k}}}" for i in range(len(lay.models))))
-        sub = ["Method"] + [f"{_tex_escape(lab)}{_arrow(d, latex=True)}" for _ in lay.models for lab, d in lay.metrics]
+        sub = ["Method"] + [f"{_tex_escape(lab)}{_arrow(d, latex=True)}" + ("$^\\dagger$" if (m, lab) in
+                            lay.column_flags else "") for m in lay.models for lab, d in lay.metrics]
         lines.append(" & ".join(sub + [r"$n$ ok/flagged"]) + r" \\")
         lines.append(r"\midrule")
         for v in lay.rows:
@@ -112,10 +132,13 @@ def render_latex(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
                     txt = rf"\textbf{{{txt}}}" if c.rank == 1 else rf"\underline{{{txt}}}" if c.rank == 2 else txt
                     if np.isfinite(c.lo) and c.hi > c.lo:
                         txt += rf"\,{{\scriptsize$\pm${_fmt((c.hi - c.lo) / 2, d)}}}"
-                    cells.append(txt)
+                    cells.append(txt + _n_note(c))
             cells.append(_tex_escape(lay.counts.get(v, "")))
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
+        if lay.column_flags:
+            lines.append(r"\par\footnotesize $^\dagger$" + _tex_escape("; ".join(
+                f"{display_model(m)} {lab}: {why}" for (m, lab), why in lay.column_flags.items())) + "; not a result.")
         if lay.flagged:
             lines.append(r"\par\footnotesize Flagged (excluded): " + _tex_escape("; ".join(lay.flagged)) + ".")
         lines.append(r"\end{table}")
@@ -131,7 +154,8 @@ def render_html(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
              "<tr><th rowspan='2'>Method</th>"
              + "".join(f"<th colspan='{k}'>{html.escape(display_model(m))}</th>" for m in lay.models)
              + "<th rowspan='2'>n ok / flagged</th></tr>",
-             "<tr>" + "".join(f"<th>{html.escape(lab)}{_arrow(d)}</th>" for _ in lay.models for lab, d in lay.metrics)
+             "<tr>" + "".join(f"<th>{html.escape(lab)}{_arrow(d)}{_flag_mark(lay, m, lab)}</th>" for m in lay.models
+                              for lab, d in lay.metrics)
              + "</tr>"]
         for v in lay.rows:
             row = [f"<td class='m'>{html.escape(display_method(v))}</td>"]
@@ -146,11 +170,12 @@ def render_html(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
                     txt = f"<b>{txt}</b>" if c.rank == 1 else f"<u>{txt}</u>" if c.rank == 2 else txt
                     title = f"95% CI [{_fmt(c.lo, d + 1)}, {_fmt(c.hi, d + 1)}], n={c.n}"
                     ci = f" <small>±{_fmt((c.hi - c.lo) / 2, d)}</small>" if c.hi > c.lo else ""
-                    row.append(f"<td title='{title}'>{txt}{ci}</td>")
+                    row.append(f"<td title='{title}'>{txt}{ci}{html.escape(_n_note(c))}</td>")
             row.append(f"<td>{html.escape(lay.counts.get(v, ''))}</td>")
             h.append("<tr>" + "".join(row) + "</tr>")
         h.append("</table>")
         h.append(f"<p class='cap'>{html.escape(_caption(lay, n_boot))}</p>")
+        h += [f"<p class='cap'>{html.escape(line)}</p>" for line in _flag_lines(lay)]
         if lay.flagged:
             h.append("<p class='cap'>Flagged images (excluded): " + html.escape("; ".join(lay.flagged)) + ".</p>")
         parts.append("\n".join(h))
@@ -167,19 +192,23 @@ def comparison_markdown(cmp: pd.DataFrame, alpha: float = 0.05) -> str:
         anchor = g[anchor_col].iloc[0]
         out += [f"### {dataset} — {display_method(anchor)} ({mode})", "",
                 "| Model | Metric | Method | Baseline | Δ = method − baseline [95% CI] | p Wilcoxon | p Holm | "
-                "verdict | win rate | n pairs |",
-                "| --- | --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: |"]
+                "verdict | win rate | ties | n pairs |",
+                "| --- | --- | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
         for r in g.itertuples(index=False):
             d = 4
             star = "*" if np.isfinite(r.p_holm) and r.p_holm < alpha else ""
+            ci = (f"[{r.diff_lo:+.{d}f}, {r.diff_hi:+.{d}f}]" if np.isfinite(r.diff_lo) and np.isfinite(r.diff_hi)
+                  else "(n too small)")
+            ties = getattr(r, "tie_rate", float("nan"))
             out.append(f"| {display_model(r.model)} | {r.column}{_arrow(r.direction)} | {display_method(r.method)} | "
-                       f"{display_method(r.baseline)} | {r.diff:+.{d}f} [{r.diff_lo:+.{d}f}, {r.diff_hi:+.{d}f}] | "
+                       f"{display_method(r.baseline)} | {r.diff:+.{d}f} {ci} | "
                        f"{_pfmt(r.p_wilcoxon)} | {_pfmt(r.p_holm)}{star} | {r.verdict} | "
-                       f"{_fmt(r.win_rate, 2)} | {r.n_pairs} |")
-        out += ["", "Paired on the image ids both methods scored with status ok. Interval: percentile bootstrap of "
-                "the mean difference; p: two-sided Wilcoxon signed-rank test; Holm: step-down correction across the "
-                f"methods compared in each (model, metric); * and the verdict use α = {alpha} on the Holm p-value; "
-                "win rate: share of images where the method is strictly better in the metric's direction.", ""]
+                       f"{_fmt(r.win_rate, 2)} | {_fmt(ties, 2)} | {r.n_pairs} |")
+        out += ["", "Paired on the image ids both methods scored with status ok. Interval: BCa bootstrap of the mean "
+                "difference (none below 10 pairs); p: two-sided Wilcoxon signed-rank test; Holm: step-down correction "
+                f"across the methods compared in each (model, metric); * and the verdict use α = {alpha} on the Holm "
+                "p-value; win rate: share of the untied images where the method is better in the metric's direction "
+                "(ties: share of images with equal values, counted neither way).", ""]
     return "\n".join(out) + "\n"
 
 

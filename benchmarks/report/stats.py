@@ -3,9 +3,8 @@
 Everything here works on plain numpy arrays / pandas frames of per-image values and is deterministic given
 ``seed``.
 
-- :func:`bootstrap_ci`: mean with a percentile bootstrap interval (Efron & Tibshirani 1993, ch. 13):
-  resample the n values with replacement ``n_boot`` times, take the mean of each resample, report the
-  ``alpha/2`` and ``1 - alpha/2`` quantiles of those means.
+- :func:`bootstrap_ci`: mean (or median) with a BCa bootstrap interval (``scipy.stats.bootstrap``; Efron 1987,
+  Efron & Tibshirani 1993 ch. 14), none below :data:`MIN_N` values (n too small).
 - :func:`wilcoxon_p`: two-sided Wilcoxon signed-rank p-value of paired differences
   (``scipy.stats.wilcoxon``, zero differences dropped as in Wilcoxon's original test; p = 1 when every
   difference is zero).
@@ -13,60 +12,65 @@ Everything here works on plain numpy arrays / pandas frames of per-image values 
 - :func:`paired_comparisons`: per (dataset, model, metric) the paired per-image differences
   ``method - baseline`` on the image ids both have with status ok, their mean with a bootstrap interval, the
   Wilcoxon p-value and the Holm-adjusted p-value (family = all comparisons in that (dataset, model, metric)
-  cell, i.e. across methods).
+  cell, i.e. across methods); the win rate leaves ties out (a tie is no loss) and a pair without a common image
+  gives no row.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-#: resamples x n up to which the resampling counts are kept as a (cached) matrix; beyond, resample in chunks
+#: resampled values (resamples x n) that scipy.stats.bootstrap holds at once; beyond, it resamples in batches
 _CHUNK_ELEMS = 4_000_000
 
 
-@lru_cache(maxsize=16)
-def _counts(seed: int, n: int, n_boot: int) -> np.ndarray:
-    """[n_boot, n] multiplicities of each value in each resample (seeded by (seed, n)); cached because most cells
-    of a table share n, so a cell costs one matrix-vector product."""
-    rng = np.random.default_rng([int(seed), int(n)])
-    idx = rng.integers(0, n, size=(n_boot, n))
-    flat = (idx + np.arange(n_boot)[:, None] * n).ravel()
-    c = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
-    c.setflags(write=False)
-    return c
+#: fewest finite values for which an interval is given; below, the interval is NaN ("n too small"): a bootstrap
+#: of a handful of values describes those values, not the population they were drawn from
+MIN_N = 10
+STATISTICS = ("mean", "median")
 
 
-def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05):
-    """Mean of ``values`` (NaNs dropped) and its percentile bootstrap ``1 - alpha`` interval.
+def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05, statistic: str = "mean"):
+    """``statistic`` (mean or median) of ``values`` (NaNs dropped) and its ``1 - alpha`` bootstrap interval.
 
-    Returns ``(mean, lo, hi, n)``; with no values ``(nan, nan, nan, 0)``, with one value the interval is that
-    value. The resampling is seeded by ``(seed, n)`` so a cell's interval does not depend on which other cells
-    were computed.
+    The interval is the bias-corrected and accelerated (BCa) one of ``scipy.stats.bootstrap`` (Efron 1987), which
+    keeps its coverage for skewed values and small n far better than the percentile interval; where BCa is
+    undefined (e.g. a median over heavily tied values) the percentile interval is given. Returns
+    ``(estimate, lo, hi, n)``: with no values ``(nan, nan, nan, 0)``; with fewer than :data:`MIN_N` values the
+    interval is ``(nan, nan)`` (n too small); identical values give the value as both bounds. Resampling is
+    seeded by ``(seed, n)`` so a cell's interval does not depend on which other cells were computed.
     """
+    import warnings
+
+    from scipy import stats
+
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic={statistic!r}: one of {STATISTICS}")
+    fn = np.mean if statistic == "mean" else np.median
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     n = x.size
     if n == 0:
         return float("nan"), float("nan"), float("nan"), 0
-    mean = float(x.mean())
-    if n == 1 or n_boot <= 0 or np.all(x == x[0]):
-        return mean, mean, mean, n
-    if n * n_boot <= _CHUNK_ELEMS:
-        # einsum, not BLAS: multithreaded OpenBLAS matvec is much slower on a busy machine
-        means = np.einsum("ij,j->i", _counts(seed, n, n_boot), x) / n
-    else:
-        rng = np.random.default_rng([int(seed), int(n)])
-        means = np.empty(n_boot)
-        step = max(1, _CHUNK_ELEMS // n)
-        for start in range(0, n_boot, step):
-            stop = min(n_boot, start + step)
-            idx = rng.integers(0, n, size=(stop - start, n))
-            means[start:stop] = x[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return mean, float(lo), float(hi), n
+    est = float(fn(x))
+    if np.all(x == x[0]):
+        return est, est, est, n
+    if n < MIN_N or n_boot <= 0:
+        return est, float("nan"), float("nan"), n
+    batch = max(1, _CHUNK_ELEMS // n)
+    lo = hi = float("nan")
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DegenerateDataWarning: handled by the fallback below
+            res = stats.bootstrap((x,), fn, n_resamples=int(n_boot), confidence_level=1 - alpha, method=method,
+                                  vectorized=True, axis=-1, batch=batch,
+                                  rng=np.random.default_rng([int(seed), int(n)]))
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if np.isfinite(lo) and np.isfinite(hi):
+            break
+    return est, lo, hi, n
 
 
 def wilcoxon_p(diffs) -> float:
@@ -140,8 +144,9 @@ def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str
     Family for Holm: the comparisons of one (dataset, model, metric). Columns of the result: dataset, model,
     metric (label), column, direction, method, baseline, n_pairs, mean_method, mean_baseline, diff, diff_lo,
     diff_hi, p_wilcoxon, p_holm, verdict ("better" | "worse" | "n.s." relative to the baseline, judged with the
-    direction at level ``alpha`` on the Holm-adjusted p-value), win_rate (share of pairs where the method is
-    strictly better).
+    direction at level ``alpha`` on the Holm-adjusted p-value), win_rate (share of the untied pairs where the
+    method is better; 0.5 when every pair ties), tie_rate (share of pairs with equal values). A pair of units
+    without a common scored image gives no row.
     """
     if (baseline is None) == (new_method is None):
         raise ValueError("give exactly one of baseline= or new_method=")
@@ -161,15 +166,19 @@ def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str
             for m, b in pairs:
                 pv = paired_values(g, column, m, b, unit=unit)
                 d = (pv["a"] - pv["b"]).to_numpy()
+                if not len(d):  # no image both scored: nothing to compare (no row of NaNs)
+                    continue
                 mean, lo, hi, n = bootstrap_ci(d, n_boot=n_boot, seed=seed, alpha=alpha)
                 sign = 1.0 if direction == "max" else -1.0
+                wins, losses = int(np.sum(sign * d > 0)), int(np.sum(sign * d < 0))
                 fam.append(dict(
                     dataset=dataset, model=model, metric=label, column=column, direction=direction,
                     method=m, baseline=b, n_pairs=n,
                     mean_method=float(pv["a"].mean()) if n else float("nan"),
                     mean_baseline=float(pv["b"].mean()) if n else float("nan"),
                     diff=mean, diff_lo=lo, diff_hi=hi, p_wilcoxon=wilcoxon_p(d),
-                    win_rate=float(np.mean(sign * d > 0)) if n else float("nan"),
+                    win_rate=wins / (wins + losses) if wins + losses else 0.5,
+                    tie_rate=float(np.mean(d == 0)),
                 ))
             adj = holm([r["p_wilcoxon"] for r in fam])
             for r, p in zip(fam, adj):
@@ -181,5 +190,5 @@ def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str
                     r["verdict"] = "n.s."
             rows.extend(fam)
     cols = ["dataset", "model", "metric", "column", "direction", "method", "baseline", "n_pairs", "mean_method",
-            "mean_baseline", "diff", "diff_lo", "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate"]
+            "mean_baseline", "diff", "diff_lo", "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate", "tie_rate"]
     return pd.DataFrame(rows, columns=cols)

@@ -199,7 +199,7 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
             unique.append(m)
     metrics = unique
     cols = ["dataset", "model", "method", "variant", "method_hash", "metric_set", "label", "column", "direction",
-            "mean", "lo", "hi", "n", "n_ok", "n_flagged", "rank"]
+            "mean", "lo", "hi", "n", "n_ok", "n_flagged", "rank", "statistic", "flag"]
     if df is None or df.empty or not metrics:
         return pd.DataFrame(columns=cols)
     if "variant" not in df.columns:
@@ -213,13 +213,21 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
             if column not in g.columns:
                 continue
             vals = pd.to_numeric(g.loc[ok, column], errors="coerce").to_numpy(dtype=float)
-            mean, lo, hi, n = bootstrap_ci(vals, n_boot=n_boot, seed=seed, alpha=alpha)
+            stat = statistic_of(column)
+            mean, lo, hi, n = bootstrap_ci(vals, n_boot=n_boot, seed=seed, alpha=alpha, statistic=stat)
+            if column in PER_BATCH_COLUMNS:  # one measurement per batch, copied to its images: no interval
+                lo = hi = float("nan")
             rows.append(dict(dataset=dataset, model=model, method=g["method"].iloc[0], variant=variant,
                              method_hash=str(g["method_hash"].iloc[0]) if "method_hash" in g.columns else "",
                              metric_set=set_name, label=label, column=column, direction=direction, mean=mean,
-                             lo=lo, hi=hi, n=n, n_ok=n_ok, n_flagged=n_flag, rank=0))
+                             lo=lo, hi=hi, n=n, n_ok=n_ok, n_flagged=n_flag, rank=0, statistic=stat, flag=""))
     out = pd.DataFrame(rows, columns=cols)
+    for key, why in separation_flags(df, out, alpha=alpha).items():
+        sel = (out["dataset"] == key[0]) & (out["model"] == key[1]) & (out["column"] == key[2])
+        out.loc[sel, "flag"] = why
     for _, g in out.groupby(["dataset", "model", "column"], sort=False):
+        if (g["flag"] != "").any():  # a column that does not tell methods apart ranks nobody
+            continue
         vals = g["mean"].dropna()
         if vals.round(12).nunique() < 2:  # one method, or all tied: nothing to mark
             continue
@@ -228,6 +236,59 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
             out.loc[vals.index[vals.round(12) == v], "rank"] = r
     out["rank"] = out["rank"].astype(int)
     return sort_paper_order(out)
+
+
+#: runner columns measured once per batch (the batch's time or passes divided by its images)
+PER_BATCH_COLUMNS = ("seconds", "passes_fb", "passes_f")
+#: the random map's registered name: the floor every faithfulness metric must separate the methods from
+RANDOM = "random"
+
+
+def statistic_of(column: str) -> str:
+    """``median`` for completeness errors (a ratio whose denominator f(x) - f(x') can be tiny: a few images would
+    dominate a mean), ``mean`` for every other column."""
+    return "median" if column == "completeness_error" or column.startswith("completeness.") else "mean"
+
+
+def separation_flags(df: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.05
+                     ) -> dict[tuple[str, str, str], str]:
+    """(dataset, model, column) -> why the column does not tell the methods apart, for the columns that:
+
+    - give every method the same value (e.g. a perturbation that leaves the input unchanged), or
+    - where the random map was evaluated: let no method score better than it (paired two-sided Wilcoxon on the
+      common images, Holm across the methods, level ``alpha``; the difference in the column's direction).
+    Runner columns (seconds, passes) and completeness are not faithfulness scores and are never flagged.
+    """
+    from .stats import holm, paired_values, wilcoxon_p
+
+    flags = {}
+    if summary.empty:
+        return flags
+    for (dataset, model, column), g in summary.groupby(["dataset", "model", "column"], sort=False):
+        if column in PER_BATCH_COLUMNS or statistic_of(column) == "median":
+            continue
+        means = g["mean"].dropna()
+        if len(means) >= 2 and means.round(12).nunique() == 1:
+            flags[(dataset, model, column)] = "every method scores the same"
+            continue
+        rnd = g.loc[(g["method"] == RANDOM) & g["mean"].notna(), "variant"]
+        others = [v for v in g.loc[g["mean"].notna(), "variant"] if v not in set(rnd)]
+        if rnd.empty or not others:
+            continue
+        sub = df[(df["dataset"] == dataset) & (df["model"] == model)]
+        sign = 1.0 if g["direction"].iloc[0] == "max" else -1.0
+        pvals, better = [], []
+        for v in others:
+            pv = paired_values(sub, column, v, rnd.iloc[0])
+            d = (pv["a"] - pv["b"]).to_numpy()
+            if len(d):
+                pvals.append(wilcoxon_p(d))
+                better.append(sign * float(np.mean(d)) > 0)
+        adj = holm(pvals)
+        if not any(b and np.isfinite(p) and p < alpha for b, p in zip(better, adj)):
+            flags[(dataset, model, column)] = (f"no method scores better than the random map (paired Wilcoxon, "
+                                               f"Holm, α = {alpha})")
+    return flags
 
 
 def sort_paper_order(frame: pd.DataFrame, method_col: str = "variant") -> pd.DataFrame:
@@ -280,8 +341,12 @@ def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layou
             models = model_order(s["model"])
             metrics = list(dict.fromkeys(zip(s["label"], s["direction"])))
             rows = _variant_sort_key(s["variant"])
-            cells = {(r.variant, r.model, r.label): Cell(r.mean, r.lo, r.hi, int(r.n), int(r.rank))
+            cells = {(r.variant, r.model, r.label): Cell(r.mean, r.lo, r.hi, int(r.n), int(r.rank), int(r.n_ok))
                      for r in s.itertuples(index=False)}
+            column_flags = {}
+            if "flag" in s.columns:
+                for r in s[s["flag"].fillna("") != ""].itertuples(index=False):
+                    column_flags.setdefault((r.model, r.label), r.flag)
             counts = {}
             for v in rows:
                 per = s[s["variant"] == v].drop_duplicates("model").set_index("model")
@@ -298,7 +363,7 @@ def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layou
                 for (v, m), g in fd.groupby(["variant", "model"], sort=False):
                     what = ", ".join(f"{c} {st}" for st, c in zip(g["status"], g["count"]))
                     notes.append(f"{display_method(v)} on {display_model(m)}: {what}")
-            out.append(Layout(dataset, set_name, models, metrics, rows, cells, counts, dec, notes))
+            out.append(Layout(dataset, set_name, models, metrics, rows, cells, counts, dec, notes, column_flags))
     return out
 
 

@@ -25,16 +25,26 @@ def test_bootstrap_ci_edge_cases():
     assert bootstrap_ci([0.5], n_boot=100) == (0.5, 0.5, 0.5, 1)
     assert bootstrap_ci([0.2, 0.2, 0.2]) == (pytest.approx(0.2), pytest.approx(0.2), pytest.approx(0.2), 3)
     m, lo, hi, n = bootstrap_ci([1.0, np.nan, 3.0, np.inf], n_boot=200)
-    assert n == 2 and m == 2.0 and 1.0 <= lo <= hi <= 3.0
+    assert n == 2 and m == 2.0 and np.isnan(lo) and np.isnan(hi)  # n too small for an interval
 
 
-def test_bootstrap_chunked_equals_count_matrix(monkeypatch):
-    import benchmarks.report.stats as st
+def test_bootstrap_is_bca_from_scipy_and_says_when_n_is_too_small():
+    from scipy import stats
 
-    x = np.random.default_rng(3).random(50)
-    ref = bootstrap_ci(x, n_boot=500, seed=4)  # cached count matrix
-    monkeypatch.setattr(st, "_CHUNK_ELEMS", 120)  # index resampling, 2 resamples per chunk: same resamples
-    assert bootstrap_ci(x, n_boot=500, seed=4) == pytest.approx(ref, rel=1e-12)
+    from benchmarks.report.stats import MIN_N
+
+    x = np.random.default_rng(3).lognormal(0, 1, 30)  # skewed: BCa and percentile differ
+    m, lo, hi, n = bootstrap_ci(x, n_boot=1000, seed=4)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=1000, method="BCa", rng=np.random.default_rng([4, 30]))
+    assert (lo, hi) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
+    pct = stats.bootstrap((x,), np.mean, n_resamples=1000, method="percentile", rng=np.random.default_rng([4, 30]))
+    assert hi > pct.confidence_interval.high  # BCa shifts the interval towards the long tail
+    small = bootstrap_ci(x[: MIN_N - 1])
+    assert np.isfinite(small[0]) and np.isnan(small[1]) and np.isnan(small[2]) and small[3] == MIN_N - 1
+    med = bootstrap_ci(x, n_boot=500, statistic="median")
+    assert med[0] == pytest.approx(np.median(x)) and med[1] <= med[0] <= med[2]
+    with pytest.raises(ValueError):
+        bootstrap_ci(x, statistic="mode")
 
 
 def test_wilcoxon_shift_and_no_shift():
@@ -107,3 +117,18 @@ def test_paired_comparisons_requires_one_anchor():
     with pytest.raises(ValueError):
         paired_comparisons(_frame(), [], baseline="ig", new_method="x")
     assert paired_comparisons(_frame(), [("D", "diffid.diffid", "max")], baseline="absent").empty
+
+
+def test_win_rate_counts_ties_apart_and_no_row_without_pairs():
+    rows = []
+    for i in range(20):
+        rows.append(dict(dataset="d", model="m", variant="ig", method="ig", image_id=f"i{i}", status="ok", v=0.5))
+        # better on half of the images, tied on the other half
+        rows.append(dict(dataset="d", model="m", variant="new", method="new", image_id=f"i{i}", status="ok",
+                         v=0.5 + (0.1 if i % 2 else 0.0)))
+        rows.append(dict(dataset="d", model="m", variant="elsewhere", method="elsewhere", image_id=f"x{i}",
+                         status="ok", v=0.9))
+    res = paired_comparisons(pd.DataFrame(rows), [("V", "v", "max")], baseline="ig", n_boot=200)
+    assert list(res["method"]) == ["new"]  # 'elsewhere' shares no image with ig: no row of NaNs
+    r = res.iloc[0]
+    assert r.win_rate == 1.0 and r.tie_rate == 0.5

@@ -251,3 +251,35 @@ def test_two_configs_of_one_method_are_compared(tmp_path):
     assert set(t.comparison["method"]) == {"ig[h00abcd]", "ig[zzzzzzz]"}
     assert tab.build_tables(df, ["diffid"], baseline="ig[zzzzzzz]", n_boot=NB, published=False).comparison[
         "baseline"].unique().tolist() == ["ig[zzzzzzz]"]
+
+
+# ------------------------------------------------------------------------------------------- statistics that guard
+def test_columns_that_do_not_separate_the_random_map_are_flagged_not_ranked():
+    df = synth_store(n=40, models=("resnet18",))  # with the random map (skill -0.5)
+    df["quantus_pixel_flipping.quantus_pixel_flipping"] = 0.25  # a perturbation that changes nothing
+    s = tab.summarize(df, "quantus", n_boot=NB).set_index(["label", "method"])
+    assert s.loc[("infidelity", "ig"), "flag"].startswith("no method scores better than the random map")
+    assert s.loc[("pixel_flipping", "ig"), "flag"] == "every method scores the same"
+    assert (s.loc["infidelity", "rank"] == 0).all() and (s.loc["pixel_flipping", "rank"] == 0).all()
+    d = tab.summarize(df, "diffid", n_boot=NB)
+    assert (d["flag"] == "").all() and (d["rank"] > 0).any()  # DiffID tells the methods from random
+    md = tab.build_tables(df, ["quantus"], baseline=None, n_boot=NB, published=False).markdown()
+    assert "infidelity↓ ⚠" in md and "⚠ R18 infidelity: no method scores better than the random map" in md
+    assert "**" not in md.split("### ")[1].split("\n\n")[1]  # no best marked in a flagged column
+
+
+def test_counts_per_metric_median_completeness_and_no_interval_on_seconds():
+    df = synth_store(n=28, models=("resnet18",), methods={"ig": 0.3, "sig": 0.6})
+    pic = tab.summarize(df, "pic", n_boot=NB)
+    assert (pic["n"] < pic["n_ok"]).all()
+    md = tab.build_tables(df, ["pic"], baseline=None, n_boot=NB, published=False).markdown()
+    assert f"(n={int(pic['n'].iloc[0])})" in md  # the images PIC scored, beside the row's 28/0
+    comp = tab.summarize(df, "completeness", n_boot=NB)
+    row = comp[(comp.column == "completeness_error") & (comp.method == "ig")].iloc[0]
+    assert row.statistic == "median"
+    assert row["mean"] == pytest.approx(df.loc[df.method == "ig", "completeness_error"].median())
+    assert row.lo <= row["mean"] <= row.hi
+    cost = tab.summarize(df, "cost", n_boot=NB)
+    assert cost["lo"].isna().all() and cost["hi"].isna().all() and cost["mean"].notna().all()
+    small = tab.summarize(df[df.image_id.isin(sorted(set(df.image_id))[:6])], "diffid", n_boot=NB)
+    assert small["lo"].isna().all()  # six images: no interval (n too small), not a fake one
