@@ -1,12 +1,13 @@
 """``make demo``: the embedded offline default, end to end, on the CPU.
 
 Runs ``experiment=demo`` (configs/experiment/demo.yaml) for every suite it lists (real photos with
-EfficientNet-Lite0; real MNIST digits with a small CNN and a small VAE) and every registered method (the ones that
-need a VAE on the suites that have one), scoring every metric of ``metrics=demo``; then writes the tables, figures
-and report into ``results/demo/`` and prints where they are and the main table.
+EfficientNet-Lite0; real MNIST digits with a small CNN and a small VAE) and every registered method and every variant
+the experiment lists under ``variants`` (methods under modifiers: IDGI, Expected Gradients, SmoothGrad, XRAI; the
+ones that need a VAE on the suites that have one), scoring every metric of ``metrics=demo``; then writes the tables,
+figures and report into ``results/demo/`` and prints where they are and the main table.
 
     python -m benchmarks.demo                          # the whole grid
-    python -m benchmarks.demo --suites mnist --methods ig,guided_ig
+    python -m benchmarks.demo --suites mnist --methods ig,guided_ig,guided_ig+idgi
     python -m benchmarks.demo device=cuda batch_size=32    # any runner override, applied to every job
 
 Jobs run one after another in this process (Hydra's Compose API); a re-run skips what the store already holds.
@@ -21,23 +22,30 @@ from pathlib import Path
 
 
 def plan_jobs(suites: dict, methods: list[str], vae_of_suite: dict) -> list[tuple[str, str]]:
-    """(suite, method) pairs: every method on every suite, except VAE methods where the suite has no VAE."""
+    """(suite, method or variant) pairs: every one on every suite, except VAE methods where the suite has no VAE."""
     import attribution
+    from attribution.modifiers import split_variant
 
     jobs = []
     for suite in suites:
         for m in methods:
-            if attribution.method_info(m).needs_vae and not vae_of_suite[suite]:
+            if attribution.method_info(split_variant(m)[0]).needs_vae and not vae_of_suite[suite]:
                 continue
             jobs.append((suite, m))
     return jobs
+
+
+def job_overrides(name: str, variants: dict) -> list[str]:
+    """The runner overrides of a job: ``method=<name>``, or a variant's overrides from the experiment's ``variants``."""
+    return list(variants[name]) if name in variants else [f"method={name}"]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("overrides", nargs="*", help="runner overrides (key=value) applied to every job")
     ap.add_argument("--suites", help="comma-separated suites of configs/experiment/demo.yaml (default: all)")
-    ap.add_argument("--methods", help="comma-separated methods (default: every registered method)")
+    ap.add_argument("--methods", help="comma-separated methods and variants of the experiment's `variants` (default: "
+                                      "every registered method, then every variant)")
     ap.add_argument("--experiment", default="demo", help="the experiment config to run (default: demo)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo needs no network: fail rather than reach for a hub
@@ -62,17 +70,20 @@ def main(argv=None) -> int:
             if unknown:
                 ap.error(f"unknown suite(s) {unknown}; choose from {sorted(suites)}")
             suites = {k: suites[k] for k in wanted}
-        methods = args.methods.split(",") if args.methods else attribution.available_methods()
+        variants = {k: list(v) for k, v in OmegaConf.to_container(base.get("variants") or {}).items()}
+        known = attribution.available_methods() + list(variants)
+        methods = args.methods.split(",") if args.methods else known
         for m in methods:
-            if m not in attribution.available_methods():
-                ap.error(f"unknown method {m!r}; choose from {attribution.available_methods()}")
+            if m not in known:
+                ap.error(f"unknown method or variant {m!r}; choose from {known}")
         vae_of = {s: compose("config", overrides=[*base_ov[:1], *ov, *base_ov[1:]]).get("vae") for s, ov in
                   suites.items()}
         jobs = plan_jobs(suites, methods, vae_of)
         out_dir = Path(str(base.out_dir)).expanduser().resolve()
-        print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods) -> {out_dir}", flush=True)
+        print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods and variants) -> {out_dir}",
+              flush=True)
         for k, (suite, m) in enumerate(jobs, 1):
-            ov = [base_ov[0], *suites[suite], f"method={m}", f"out_dir={out_dir}", *base_ov[1:]]
+            ov = [base_ov[0], *suites[suite], *job_overrides(m, variants), f"out_dir={out_dir}", *base_ov[1:]]
             cfg = compose("config", overrides=ov)
             t = time.perf_counter()
             print(f"[{k}/{len(jobs)}] {suite} / {m}", flush=True)

@@ -39,10 +39,14 @@ def _order(values, preferred, last=()):
 
 
 def method_order(methods):
-    """Methods in the registry's ``order`` (the papers' rows, then new methods alphabetically, then random)."""
+    """Methods in the registry's ``order`` (the papers' rows, then new methods alphabetically, then random); a
+    variant ("guided_ig+idgi") right after its method, its modifiers in :data:`attribution.modifiers.TOKENS` order."""
+    from attribution.modifiers import split_variant, token_order
+
     def key(m):
-        info = method_info(str(m))
-        return (info.order if info is not None else UNREGISTERED_ORDER, str(m))
+        base, tokens = split_variant(str(m))
+        info = method_info(base)
+        return (info.order if info is not None else UNREGISTERED_ORDER, base, token_order(tokens), str(m))
 
     return sorted(dict.fromkeys(methods), key=key)
 
@@ -62,19 +66,27 @@ def dataset_order(datasets):
 def _variant_sort_key(variants):
     """Variants (``method`` or ``method[hash]``) in paper order of their method, then by name."""
     variants = list(dict.fromkeys(variants))
-    base = {v: str(v).split("[")[0] for v in variants}
+    base = {v: str(v).split("[")[0] for v in variants}  # the method or variant name, without a config hash
     order = method_order(base.values())
     return sorted(variants, key=lambda v: (order.index(base[v]), v))
 
 
 def display_method(variant: str, latex: bool = False) -> str:
-    base, sep, rest = str(variant).partition("[")
+    """A row's label: the method's display name with its modifiers ("GIG + IDGI", :func:`attribution.variant_display`)
+    and, where one method has several configs in a table, its ``[hash]``."""
+    import attribution
+    from attribution.modifiers import split_variant, variant_label
+
+    name, sep, rest = str(variant).partition("[")
+    base, tokens = split_variant(name)
     info = method_info(base)
-    display = info.display if info is not None else base
     if latex:
-        name = info.latex if info is not None and info.latex != info.display else _tex_escape(display)
-        return name + (" " + _tex_escape(sep + rest) if sep else "")
-    return display + (" " + sep + rest if sep else "")
+        head = info.latex if info is not None and info.latex != info.display else _tex_escape(
+            info.display if info is not None else base)
+        label = variant_label(head, tokens).replace("²", "$^2$") if info is not None else _tex_escape(name)
+        return label + (" " + _tex_escape(sep + rest) if sep else "")
+    label = attribution.variant_display(name)
+    return label + (" " + sep + rest if sep else "")
 
 
 def display_model(model: str) -> str:
