@@ -4,6 +4,7 @@ Nothing here loads data or weights.
 """
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +98,30 @@ def metrics_config(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if opts.pop("enabled", True):
             out[str(name)] = {"metric": str(opts.pop("metric", name)), "options": opts}
     return out
+
+
+def metric_defaults(name: str) -> dict[str, Any]:
+    """{option: default} of a registered metric (a Quantus adapter: its own options and its Quantus settings)."""
+    from attribution.metrics import METRICS
+    from attribution.registry import option_defaults
+
+    defaults = {k: v for k, v in METRICS.options(name).items() if v is not inspect.Parameter.empty}
+    if name.startswith("quantus"):
+        from attribution.metrics.quantus_adapter import QUANTUS_METRICS, QuantusMetric
+
+        defaults = {**option_defaults(QuantusMetric), **(QUANTUS_METRICS.get(name, ("", "", {}))[2])}
+    return defaults
+
+
+def metric_hash(spec: dict[str, Any]) -> str:
+    """The hash a stored row keeps of the metric config that scored it: options at their default are left out, so
+    listing a default in a YAML (or on the command line) re-scores nothing."""
+    from ..io import provenance
+
+    defaults = metric_defaults(spec["metric"])
+    same = provenance.canonical_json
+    options = {k: v for k, v in spec["options"].items() if not (k in defaults and same(v) == same(defaults[k]))}
+    return provenance.config_hash({**spec, "options": options})
 
 
 def _cli_method_keys(overrides: Sequence[str]) -> list[str]:

@@ -22,6 +22,7 @@ from .config import (
     _cli_method_keys,
     _takes,
     method_config,
+    metric_hash,
     metrics_config,
     parse_shard,
     resolve_embedded,
@@ -137,7 +138,7 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     out_dir = Path(str(cfg.get("out_dir") or "results/adhoc")).expanduser()
     return Setup(cfg=cfg, device=device, shard=shard, method_name=name, method_cfg=mcfg, method_hash=method_hash,
                  setup_hash=setup_hash, config_hash=provenance.config_hash(provenance.strip_keys(cfg)),
-                 metric_cfgs=mets, metric_hashes={m: provenance.config_hash(spec) for m, spec in mets.items()},
+                 metric_cfgs=mets, metric_hashes={m: metric_hash(spec) for m, spec in mets.items()},
                  out_dir=out_dir, needs_vae=needs_vae)
 
 
