@@ -118,3 +118,18 @@ def test_default_outputs_are_ignored_by_git():
     paths = [f"{d}/x.txt" for d in (out_dir, run_dir, sweep_dir)]
     p = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True, text=True)
     assert sorted(p.stdout.split()) == sorted(paths), p.stdout
+
+
+def test_model_library_notices_at_error_level(monkeypatch):
+    diffusers = pytest.importorskip("diffusers")
+    monkeypatch.delenv("DIFFUSERS_VERBOSITY", raising=False)
+    before = diffusers.utils.logging.get_verbosity()
+    try:
+        diffusers.utils.logging.set_verbosity_warning()
+        console.quiet_libraries()
+        assert diffusers.utils.logging.get_verbosity() == logging.ERROR
+        import os
+
+        assert os.environ["DIFFUSERS_VERBOSITY"] == "error"  # for the processes a launcher starts
+    finally:
+        diffusers.utils.logging.set_verbosity(before)
