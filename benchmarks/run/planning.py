@@ -40,7 +40,7 @@ class Setup:
     cfg: dict[str, Any]
     device: torch.device
     shard: tuple[int, int]
-    method_name: str
+    method_name: str  # the variant's name ("guided_ig+idgi"): the store's, the cache's and the tables' method
     method_cfg: dict[str, Any]
     method_hash: str
     setup_hash: str
@@ -49,6 +49,10 @@ class Setup:
     metric_hashes: dict[str, str]
     out_dir: Path
     needs_vae: bool = False
+    base_method: str = ""  # the registered method the variant wraps
+    noise: dict[str, Any] | None = None
+    post: dict[str, Any] | None = None
+    needs_bank: bool = False
     dataset: Any = None
     classifier: Any = None
     vae: Any = None
@@ -114,11 +118,13 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
         vaes = sorted(p.stem for p in Path(CONFIG_DIR, "vae").glob("*.yaml"))
         raise ValueError(f"method {name!r} works in a VAE's latent space: choose one with vae=<name>, one of "
                          f"{vaes} (configs/vae/)")
+    noise, post = modifier_config(cfg, "noise"), modifier_config(cfg, "post")
     if needs_vae:  # names, then values against a stand-in VAE: the real one is loaded by build()
         _check_kwargs(METHODS, name, mcfg)
-        attribution.build_method(name, **mcfg, vae=_stand_in_vae())
+        checked = attribution.build_method(name, **mcfg, vae=_stand_in_vae(), noise=noise, post=post)
     else:  # building validates every value (raises ConfigError naming the key)
-        attribution.build_method(name, **mcfg)
+        checked = attribution.build_method(name, **mcfg, noise=noise, post=post)
+    needs_bank = info.needs_bank or bool(getattr(innermost(checked), "needs_references", False))
 
     mets = metrics_config(cfg)
     if not mets:
@@ -127,19 +133,58 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
         attribution.build_metric(spec["metric"], **spec["options"])
 
     vae_cfg = cfg.get("vae") if needs_vae else None
-    # what the attribution depends on beyond the method's own keys: its VAE, and IG2's reference bank size
-    bank = int(cfg.get("reference_bank") or 100) if info.needs_bank else None
-    method_hash = provenance.config_hash({"name": name, **mcfg, "vae": vae_cfg, **({"reference_bank": bank}
-                                                                                  if bank else {})})
+    # what the attribution depends on beyond the method's own keys: its VAE, the reference bank's size (IG2,
+    # Expected Gradients) and the wrapping modifiers; modifier keys at their neutral values leave the hash as it was
+    bank = int(cfg.get("reference_bank") or 100) if needs_bank else None
+    method_hash = provenance.config_hash({"name": name, **hashed_options(name, mcfg), "vae": vae_cfg,
+                                          **({"reference_bank": bank} if bank else {}),
+                                          **({"noise": noise} if noise else {}), **({"post": post} if post else {})})
     # which manifest file picked the images is no part of an image's result (its rows are kept by image id)
     dataset_key = {**cfg["dataset"], "manifest": None} if "manifest" in cfg["dataset"] else cfg["dataset"]
     setup_hash = provenance.config_hash({"dataset": dataset_key, "model": cfg["model"], "target": target,
                                          "seed": cfg.get("seed"), "max_images": max_images})
     out_dir = Path(str(cfg.get("out_dir") or "results/adhoc")).expanduser()
-    return Setup(cfg=cfg, device=device, shard=shard, method_name=name, method_cfg=mcfg, method_hash=method_hash,
+    variant = attribution.variant_name(name, mcfg, noise, post)
+    return Setup(cfg=cfg, device=device, shard=shard, method_name=variant, base_method=name, noise=noise, post=post,
+                 needs_bank=needs_bank, method_cfg=mcfg, method_hash=method_hash,
                  setup_hash=setup_hash, config_hash=provenance.config_hash(provenance.strip_keys(cfg)),
                  metric_cfgs=mets, metric_hashes={m: metric_hash(spec) for m, spec in mets.items()},
                  out_dir=out_dir, needs_vae=needs_vae)
+
+
+#: method options whose neutral value is the method as it was before they existed: left out of the method hash
+NEUTRAL = {"integration": "path", "rule": "left", "spacing": "uniform"}
+
+
+def hashed_options(name: str, mcfg: dict[str, Any]) -> dict[str, Any]:
+    """The method options that enter its hash: modifier options at their neutral values are left out, and so are
+    Expected Gradients' ``n_samples``/``seed`` unless ``baseline`` is "expected" (so adding a modifier keeps every
+    stored result of the plain method valid)."""
+    from attribution import PathMethod
+    from attribution.methods import METHODS
+
+    out = {k: v for k, v in mcfg.items() if not (k in NEUTRAL and v == NEUTRAL[k])}
+    if issubclass(METHODS.get(name), PathMethod) and out.get("baseline") != "expected":
+        out.pop("n_samples", None)
+        out.pop("seed", None)
+    return out
+
+
+def modifier_config(cfg: dict[str, Any], group: str) -> dict[str, Any] | None:
+    """``cfg.noise`` / ``cfg.post`` (configs/noise/, configs/post/): the wrapping modifier's options, or None."""
+    value = cfg.get(group)
+    if not value:
+        return None
+    if not isinstance(value, dict) or not value.get("kind"):
+        raise ValueError(f"invalid {group}={value!r}: choose one with {group}=<name> (see configs/{group}/)")
+    return dict(value)
+
+
+def innermost(method):
+    """The method a modifier chain wraps (NoiseTunnel and XRAI keep theirs as ``.method``)."""
+    while hasattr(method, "method"):
+        method = method.method
+    return method
 
 
 def _stand_in_vae():
@@ -181,9 +226,10 @@ def build(setup: Setup) -> Setup:
         if hasattr(setup.vae, "to"):
             setup.vae = setup.vae.to(setup.device) or setup.vae
         extra["vae"] = setup.vae
-    setup.method = attribution.build_method(setup.method_name, **setup.method_cfg, **extra)
-    if attribution.method_info(setup.method_name).needs_bank:  # IG2: the first images of the evaluation set
-        setup.method.set_references(reference_bank(setup, int(cfg.get("reference_bank") or 100)))
+    setup.method = attribution.build_method(setup.base_method or setup.method_name, **setup.method_cfg, **extra,
+                                            noise=setup.noise, post=setup.post)
+    if setup.needs_bank:  # IG2, Expected Gradients: the first images of the evaluation set
+        innermost(setup.method).set_references(reference_bank(setup, int(cfg.get("reference_bank") or 100)))
     for col, spec in setup.metric_cfgs.items():
         factory, opts = METRICS.get(spec["metric"]), spec["options"]
         kw = {k: v for k, v in (("mean", mean), ("std", std)) if _takes(factory, k) and k not in opts}
