@@ -127,11 +127,12 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
         mode = "every method vs the baseline" if c["_anchor"].iloc[0] == "baseline" else "the new method vs each"
         body.append(f"<h2>Paired comparison ({html.escape(mode)})</h2>")
         body.append("<p class='cap'>Δ = method − baseline on the image ids both scored with status ok; 95% "
-                    "percentile bootstrap interval; two-sided Wilcoxon signed-rank p; Holm correction across the "
-                    "methods compared within each (dataset, model, metric); verdict at α = 0.05 on the Holm p.</p>")
+                    "BCa bootstrap interval (none below 10 pairs); two-sided Wilcoxon signed-rank p; Holm correction "
+                    "across the methods compared within each (dataset, model, metric); verdict at α = 0.05 on the "
+                    "Holm p; win rate over the untied images, ties apart.</p>")
         for d in tab.dataset_order(c["dataset"]):
             cd = c[c["dataset"] == d][["model", "column", "method", "baseline", "n_pairs", "diff", "diff_lo",
-                                       "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate"]]
+                                       "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate", "tie_rate"]]
             body += [f"<h3>{html.escape(str(d))}</h3>", _df_html(cd, classes={"verdict"})]
     if t.published is not None and not t.published.empty:
         body.append("<h2>Published numbers</h2>")

@@ -232,10 +232,20 @@ def compare_with_published(ours: pd.DataFrame, published: pd.DataFrame | None = 
         "ours": j["mean"], "ours_lo": j["lo"], "ours_hi": j["hi"], "n": j["n"], "published": j["value"],
     })
     res["delta"] = res["ours"] - res["published"]
-    res["within_ci"] = (res["published"] >= res["ours_lo"]) & (res["published"] <= res["ours_hi"])
+    inside = (res["published"] >= res["ours_lo"]) & (res["published"] <= res["ours_hi"])
+    has_ci = res["ours_lo"].notna() & res["ours_hi"].notna()  # no interval below 10 images: neither in nor out
+    res["within_ci"] = inside.astype(object).where(has_ci, None)
     for c in ["mark", "kind", "source", "note"]:
         res[c] = j[c].to_numpy()
     return res[cols].reset_index(drop=True)
+
+
+def _ci(r) -> str:
+    return f"[{r.ours_lo:.4f}, {r.ours_hi:.4f}]" if pd.notna(r.ours_lo) and pd.notna(r.ours_hi) else "(n too small)"
+
+
+def _in_ci(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else ("yes" if v else "no")
 
 
 def comparison_markdown(cmp: pd.DataFrame) -> str:
@@ -247,8 +257,8 @@ def comparison_markdown(cmp: pd.DataFrame) -> str:
     for r in cmp.itertuples(index=False):
         pub = f"{r.published:.4f}" + {"best": " (best)", "second": " (2nd)"}.get(r.mark, "")
         lines.append(
-            f"| {r.dataset} | {r.model} | {r.method} | {r.label} | {r.ours:.4f} [{r.ours_lo:.4f}, {r.ours_hi:.4f}] "
-            f"| {int(r.n)} | {pub} | {r.delta:+.4f} | {'yes' if r.within_ci else 'no'} | {r.kind} |")
+            f"| {r.dataset} | {r.model} | {r.method} | {r.label} | {r.ours:.4f} {_ci(r)} "
+            f"| {int(r.n)} | {pub} | {r.delta:+.4f} | {_in_ci(r.within_ci)} | {r.kind} |")
     notes = sorted(set(f"{s}: {n}" for s, n in zip(cmp["source"], cmp["note"]) if isinstance(n, str) and n))
     out = "\n".join(lines) + "\n"
     if notes:

@@ -83,6 +83,11 @@ def test_no_network_puts_the_hub_offline_once_per_process(monkeypatch):
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(socket, "create_connection", refuse)
+    import sys
+
+    if "huggingface_hub.constants" in sys.modules:  # the function puts an imported hub offline: undo it after
+        monkeypatch.setattr(sys.modules["huggingface_hub.constants"], "HF_HUB_OFFLINE",
+                            sys.modules["huggingface_hub.constants"].HF_HUB_OFFLINE)
     console.hub_reachable.cache_clear()
     try:
         assert console.hub_offline_if_unreachable() and console.hub_offline_if_unreachable()

@@ -283,3 +283,15 @@ def test_counts_per_metric_median_completeness_and_no_interval_on_seconds():
     assert cost["lo"].isna().all() and cost["hi"].isna().all() and cost["mean"].notna().all()
     small = tab.summarize(df[df.image_id.isin(sorted(set(df.image_id))[:6])], "diffid", n_boot=NB)
     assert small["lo"].isna().all()  # six images: no interval (n too small), not a fake one
+
+
+def test_published_comparison_says_n_too_small_instead_of_not_in_ci():
+    summary = pd.DataFrame([dict(dataset="imagenet", model="resnet18", variant="ig", method="ig", label="DiffID",
+                                 column="diffid.diffid", metric_set="diffid", mean=0.3, lo=float("nan"),
+                                 hi=float("nan"), n=6)])
+    cmp = pub.compare_with_published(summary)
+    if cmp.empty:
+        pytest.skip("no published IG DiffID cell on ImageNet R18")
+    assert cmp["within_ci"].isna().all()
+    md = pub.comparison_markdown(cmp)
+    assert "(n too small)" in md and "| no |" not in md
