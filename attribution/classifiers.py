@@ -21,6 +21,15 @@ The papers' models (docs/upstream_methods.md section 7):
 - ``inception_v1``: torchvision ``googlenet`` IMAGENET1K_V1 with ``transform_input=True`` (as torchvision forces
   with pretrained weights; the model re-maps the ImageNet-normalised input itself) and the auxiliary heads
   removed. Pet/Flowers head: ``fc = Linear(1024, C)``.
+- ``vit_b16`` (the SIG authors' fourth model): torchvision ``vit_b_16`` IMAGENET1K_V1 at 224x224 (its patch grid
+  is fixed), ImageNet mean/std. Pet/Flowers head: ``heads.head = Linear(768, C)``.
+
+Any other model by name: ``arch`` is a timm name (``library: timm``) or a torchvision builder name (``library:
+torchvision``); ``mean``/``std``/``input_size`` may be the library's name (``'timm'``: its pretrained config;
+``'torchvision'``: the weights' eval transform). ``pretrained``: true (timm's default tag, torchvision's DEFAULT
+weights), false, or for torchvision a weights name (``IMAGENET1K_V1``). Under ``HF_HUB_OFFLINE=1`` pretrained
+weights come from the local caches only (the hub cache, torch.hub's ``checkpoints/``); when they are not there
+the build fails at once with a ConfigError naming ``model.checkpoint``, instead of trying the network.
 
 Checkpoints: a plain state dict, or a dict holding one under ``model_state_dict`` (the authors' and
 ``scripts/finetune_head.py``'s format), ``state_dict``, ``model`` or ``state_dict_ema``; ``.safetensors`` too.
@@ -120,8 +129,83 @@ def _timm_arch(arch: str) -> str:
     return arch
 
 
+def offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set (to anything but 0/false/no): weights come from local caches only."""
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower()
+    if env and env not in ("0", "false", "no", "off"):
+        return True
+    try:
+        import huggingface_hub.constants as hc
+    except ImportError:  # pragma: no cover - timm depends on it
+        return False
+    return bool(getattr(hc, "HF_HUB_OFFLINE", False))
+
+
+def _no_weights(what: str, where: str) -> ConfigError:
+    return ConfigError(f"offline (HF_HUB_OFFLINE is set) and the pretrained weights of {what} are not in the local "
+                       f"cache ({where}). Set model.checkpoint to a local weights file (a timm/torchvision state "
+                       f"dict, or a {{'model_state_dict': ...}} checkpoint), or fetch them once with network")
+
+
+def _torch_hub_file(url: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?", 1)[0])
+
+
+def _check_timm_weights_cached(arch: str) -> None:
+    """Offline: raise at once unless timm will find ``arch``'s pretrained weights in a local cache."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None:
+        raise ConfigError(f"model.arch={arch!r}: timm has no pretrained weights for it; set model.checkpoint to a "
+                          f"local weights file or model.pretrained=false")
+    if cfg.file and Path(cfg.file).is_file():
+        return
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, rev = cfg.hf_hub_id.partition("@")
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin",
+                                                                    "open_clip_pytorch_model.bin"]
+        if any(isinstance(try_to_load_from_cache(repo, n, revision=rev or None), str) for n in names):
+            return
+        raise _no_weights(f"timm model.arch={arch!r}", f"hub repo {repo!r}")
+    if cfg.url and _torch_hub_file(cfg.url).is_file():
+        return
+    raise _no_weights(f"timm model.arch={arch!r}", str(_torch_hub_file(cfg.url)) if cfg.url else "no source")
+
+
+def torchvision_weights(arch: str, pretrained: bool | str = True):
+    """The torchvision weights enum entry of ``arch`` (``pretrained``: True = DEFAULT, or a name such as
+    ``'IMAGENET1K_V1'``); a ConfigError names the choices."""
+    import torchvision
+
+    try:
+        enum = torchvision.models.get_model_weights(arch)
+    except (ValueError, KeyError):
+        raise ConfigError(f"invalid model.arch={arch!r} for model.library='torchvision': choose one of "
+                          f"{torchvision.models.list_models()[:20]}...") from None
+    name = "DEFAULT" if pretrained is True else str(pretrained)
+    try:
+        return enum[name] if name != "DEFAULT" else enum.DEFAULT
+    except KeyError:
+        raise ConfigError(f"invalid model.pretrained={pretrained!r} for torchvision {arch!r}: true (DEFAULT) or one "
+                          f"of {[w.name for w in enum]}") from None
+
+
+def _torchvision_state_dict(arch: str, weights) -> dict[str, torch.Tensor]:
+    if offline() and not _torch_hub_file(weights.url).is_file():
+        raise _no_weights(f"torchvision {arch!r} {weights.name}", str(_torch_hub_file(weights.url)))
+    try:
+        return weights.get_state_dict(progress=True)
+    except Exception as err:
+        raise ConfigError(
+            f"could not fetch torchvision's {arch} {weights.name} weights ({type(err).__name__}: {str(err)[:200]}). "
+            f"Offline? Set model.checkpoint to a local copy of {weights.url!r} (or any {arch} state dict)") from err
+
+
 def create_model(arch: str, library: str = "timm", num_classes: int | None = None, head: str | None = None,
-                 pretrained: bool = False, in_chans: int = 3, model_kwargs: dict[str, Any] | None = None
+                 pretrained: bool | str = False, in_chans: int = 3, model_kwargs: dict[str, Any] | None = None
                  ) -> nn.Module:
     """Build the bare network (train mode). ``head='paper'`` puts the authors' head on VGG when ``num_classes``
     differs from the pretrained head's; otherwise a new plain Linear head (timm's ``reset_classifier``; the last
@@ -145,17 +229,21 @@ def adapt_head(model: nn.Module, num_classes: int | None, head: str | None = Non
         raise ConfigError(f"model.num_classes={num_classes}: no Linear head found on {type(model).__name__}")
     (parent, attr), old = lin
     setattr(parent, attr, nn.Linear(old.in_features, num_classes))
+    if isinstance(getattr(model, "num_classes", None), int):  # torchvision ViT keeps its class count here
+        model.num_classes = num_classes
     return model
 
 
-def _create_base(arch: str, library: str, pretrained: bool, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
+def _create_base(arch: str, library: str, pretrained: bool | str, in_chans: int, kwargs: dict[str, Any]) -> nn.Module:
     if library == "torchvision":
         return _create_torchvision(arch, pretrained, kwargs)
     import timm
 
     _timm_arch(arch)
+    if pretrained and offline():
+        _check_timm_weights_cached(arch)
     try:
-        model = timm.create_model(arch, pretrained=pretrained, in_chans=in_chans, **kwargs)
+        model = timm.create_model(arch, pretrained=bool(pretrained), in_chans=in_chans, **kwargs)
     except Exception as err:
         if not pretrained:
             raise ConfigError(f"could not build timm model.arch={arch!r} with model.model_kwargs={kwargs}: "
@@ -169,22 +257,14 @@ def _create_base(arch: str, library: str, pretrained: bool, in_chans: int, kwarg
     return model
 
 
-def _create_torchvision(arch: str, pretrained: bool, kwargs: dict[str, Any]):
+def _create_torchvision(arch: str, pretrained: bool | str, kwargs: dict[str, Any]):
     import torchvision
 
     if arch == "googlenet":
         kwargs.setdefault("transform_input", True)
         model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False, **kwargs)
         if pretrained:
-            weights = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
-            try:
-                sd = weights.get_state_dict(progress=True)
-            except Exception as err:
-                raise ConfigError(
-                    f"could not fetch torchvision's googlenet IMAGENET1K_V1 weights ({type(err).__name__}: "
-                    f"{str(err)[:200]}). Offline? Set model.checkpoint to a local copy of {weights.url!r} (or any "
-                    f"googlenet state dict)") from err
-            model.load_state_dict(sd)
+            model.load_state_dict(_torchvision_state_dict(arch, torchvision_weights(arch, pretrained)))
         model.aux_logits = False  # as upstream: the auxiliary heads are dropped after loading
         model.aux1 = None
         model.aux2 = None
@@ -194,12 +274,16 @@ def _create_torchvision(arch: str, pretrained: bool, kwargs: dict[str, Any]):
     except ValueError:
         raise ConfigError(f"invalid model.arch={arch!r} for model.library='torchvision': choose one of "
                           f"{torchvision.models.list_models()[:20]}...") from None
-    try:
-        return builder(weights="DEFAULT" if pretrained else None, **kwargs)
+    weights = torchvision_weights(arch, pretrained) if pretrained else None
+    try:  # built without weights, then loaded: one download path (with the offline check) for every model
+        model = builder(weights=None, **({"num_classes": len(weights.meta["categories"])} if weights else {}),
+                        **kwargs)
     except Exception as err:
-        raise ConfigError(f"could not build torchvision model.arch={arch!r} (pretrained={pretrained}): "
-                          f"{type(err).__name__}: {str(err)[:200]}. Offline? Set model.checkpoint to a local "
-                          f"state dict") from err
+        raise ConfigError(f"could not build torchvision model.arch={arch!r} with model.model_kwargs={kwargs}: "
+                          f"{type(err).__name__}: {str(err)[:200]}") from err
+    if weights is not None:
+        model.load_state_dict(_torchvision_state_dict(arch, weights))
+    return model
 
 
 def _last_linear(model: nn.Module):
@@ -261,7 +345,7 @@ def _head_from_state_dict(sd: dict[str, torch.Tensor], model: nn.Module) -> tupl
     clf = cfg.get("classifier") if isinstance(cfg, dict) else None
     if clf:
         names += [clf] if isinstance(clf, str) else list(clf)
-    names += ["fc", "head.fc", "head", "classifier", "classifier.6"]
+    names += ["fc", "head.fc", "head", "heads.head", "classifier", "classifier.6"]
     for n in names:
         w = sd.get(f"{n}.weight")
         if w is not None and w.dim() in (2, 4):
@@ -302,7 +386,14 @@ def load_weights(model: nn.Module, sd: dict[str, torch.Tensor], key: str = "mode
 
 
 # ------------------------------------------------------------------------------------------------------------
-def _stats(value, key: str, arch: str, library: str, field_name: str, n: int):
+def _stats(value, key: str, arch: str, library: str, field_name: str, n: int, pretrained=True):
+    if isinstance(value, str) and value == "torchvision":
+        if library != "torchvision":
+            raise ConfigError(f"{key}='torchvision' needs model.library='torchvision'")
+        tf = torchvision_weights(arch, pretrained if isinstance(pretrained, str) else True).transforms()
+        if field_name == "input_size":
+            return int(tf.crop_size[0])
+        return tuple(float(x) for x in getattr(tf, field_name))[:n]
     if isinstance(value, str) and value == "timm":
         if library != "timm":
             raise ConfigError(f"{key}='timm' needs model.library='timm'")
@@ -315,7 +406,7 @@ def _stats(value, key: str, arch: str, library: str, field_name: str, n: int):
         return v[-1] if field_name == "input_size" else tuple(float(x) for x in v)[:n]
     if value is None:
         raise ConfigError(f"{key} is required: every model config names its normalisation and input size "
-                          f"('timm' copies it from the timm pretrained config)")
+                          f"('timm' / 'torchvision' copies it from the library's pretrained config)")
     if field_name == "input_size":
         check(isinstance(value, int) and value > 0, key, value, "a positive integer")
         return value
@@ -329,7 +420,7 @@ def _stats(value, key: str, arch: str, library: str, field_name: str, n: int):
     return t
 
 
-def build_classifier(name: str, arch: str | None = None, library: str = "timm", pretrained: bool = True,
+def build_classifier(name: str, arch: str | None = None, library: str = "timm", pretrained: bool | str = True,
                      checkpoint: str | None = None, num_classes: int | None = None, head: str | None = None,
                      in_chans: int = 3, mean: Sequence[float] | str | None = None,
                      std: Sequence[float] | str | None = None, input_size: int | str | None = None,
@@ -339,7 +430,8 @@ def build_classifier(name: str, arch: str | None = None, library: str = "timm", 
     ``arch``: the timm model name (default: ``name``) or torchvision's (``library: torchvision``).
     ``checkpoint``: a local weights file; when given, nothing is downloaded. Otherwise ``pretrained: true`` takes
     the hub weights. ``num_classes``/``head``: null = as the checkpoint has them (or the pretrained 1000).
-    ``mean``/``std``/``input_size``: required (or ``'timm'``).
+    ``mean``/``std``/``input_size``: required (or ``'timm'`` / ``'torchvision'``: from the library's pretrained
+    config).
     """
     if unknown:
         allowed = ["name", "arch", "library", "pretrained", "checkpoint", "num_classes", "head", "in_chans", "mean",
@@ -352,9 +444,11 @@ def build_classifier(name: str, arch: str | None = None, library: str = "timm", 
           num_classes, "a positive integer or null (from the checkpoint)")
     if library == "timm":
         _timm_arch(arch)
-    mean_t = _stats(mean, "model.mean", arch, library, "mean", in_chans)
-    std_t = _stats(std, "model.std", arch, library, "std", in_chans)
-    size = _stats(input_size, "model.input_size", arch, library, "input_size", in_chans)
+    check(isinstance(pretrained, bool) or (library == "torchvision" and isinstance(pretrained, str)),
+          "model.pretrained", pretrained, "true or false (torchvision: also a weights name, e.g. IMAGENET1K_V1)")
+    mean_t = _stats(mean, "model.mean", arch, library, "mean", in_chans, pretrained)
+    std_t = _stats(std, "model.std", arch, library, "std", in_chans, pretrained)
+    size = _stats(input_size, "model.input_size", arch, library, "input_size", in_chans, pretrained)
     if checkpoint is not None and str(checkpoint).startswith("embedded:"):
         raise ConfigError(f"model.checkpoint={checkpoint!r} is an embedded asset: resolve it first with "
                           f"benchmarks.assets.embedded.resolve_source (the runner does this)")
@@ -378,7 +472,7 @@ def build_classifier(name: str, arch: str | None = None, library: str = "timm", 
             if isinstance(v, (str, int, float, bool)):
                 info.setdefault(k, v)
     else:
-        model = create_model(arch, library, num_classes, head, bool(pretrained), in_chans, model_kwargs)
+        model = create_model(arch, library, num_classes, head, pretrained, in_chans, model_kwargs)
         if num_classes is not None and pretrained and num_classes != 1000:
             warnings.warn(f"model {name!r}: a new {num_classes}-class head on pretrained features is untrained; "
                           f"set model.checkpoint to a fine-tuned checkpoint (scripts/finetune_head.py)", stacklevel=2)
@@ -406,5 +500,5 @@ def _num_outputs(model: nn.Module, in_chans: int, probe: bool = True) -> int | N
 
 
 __all__ = ["Classifier", "build_classifier", "create_model", "adapt_head", "read_checkpoint", "load_weights",
-           "VGGPaperHead",
+           "VGGPaperHead", "offline", "torchvision_weights",
            "IMAGENET_MEAN", "IMAGENET_STD"]

@@ -4,17 +4,21 @@ write a checkpoint that ``configs/model/<model>.yaml`` can name (``model.checkpo
 
     python scripts/finetune_head.py --dataset oxford_pet --source /data/oxford-iiit-pet --model resnet18
     python scripts/finetune_head.py --dataset oxford_flowers --source /data/flowers102 --model vgg16 --epochs 30
+    python scripts/finetune_head.py --dataset oxford_pet --source /data/oxford-iiit-pet --model vit_b16 \
+        --out checkpoints/classifier_oxfordpet/vit_best.pt      # the ViT at 224 (its config's input size)
     # then: python -m benchmarks.run dataset=oxford_pet dataset.source=/data/oxford-iiit-pet model=resnet18 \
     #           model.checkpoint=checkpoints/classifier_oxford_pet/resnet18_best.pt ...
 
 Heads (docs/upstream_methods.md section 7): resnet18 ``fc = Linear(512, C)``; vgg16
 ``Linear(25088,150)-BatchNorm1d(150)-ReLU-Dropout(0.5)-Linear(150,C)`` after AdaptiveAvgPool(7); inception_v1
-(GoogLeNet) ``fc = Linear(1024, C)``. The architecture, normalisation and input size come from the model config.
+(GoogLeNet) ``fc = Linear(1024, C)``; vit_b16 (torchvision ViT-B/16, SIG) ``heads.head = Linear(768, C)``. The
+architecture, normalisation and input size come from the model config (``--image-size`` defaults to its
+``input_size``: 256 for the papers' CNNs, 224 for the ViT).
 
 Data: the papers' evaluation images are never trained on. Pet trains on ``paper_train`` (the 95% of the authors'
 train_test_split) minus a seeded hold-out of ``--holdout`` for choosing the best epoch; Flowers trains on the
 official ``train`` split and chooses the best epoch on ``test`` (the papers evaluate on ``valid``). Images get the
-evaluation resize (256x256, no crop), then a random resized crop back to 256 (scale 0.6-1) and a horizontal flip.
+evaluation resize (SxS, no crop), then a random resized crop back to S (scale 0.6-1) and a horizontal flip.
 
 Training: AdamW, the head at ``--lr`` and the pretrained backbone at ``--backbone-lr`` (0 freezes it), cosine
 schedule with warm-up, bf16 autocast on CUDA. The checkpoint holds ``model_state_dict`` (the format the authors'
@@ -48,7 +52,10 @@ def _model_config(args) -> dict:
     path = Path(args.model_config or Path(__file__).resolve().parents[1] / "configs" / "model" / f"{args.model}.yaml")
     if not path.is_file():
         raise SystemExit(f"--model {args.model!r}: no model config at {path} (give --model-config)")
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    raw = OmegaConf.load(path)
+    if "model" in raw and "arch" not in raw:  # a global config (vit_b16, timm, torchvision): its model section
+        raw = raw.model
+    cfg = OmegaConf.to_container(raw, resolve=True)
     for key in ("arch", "library"):
         if getattr(args, key):
             cfg[key] = getattr(args, key)
@@ -58,6 +65,9 @@ def _model_config(args) -> dict:
 def _head_params(model: nn.Module):
     if isinstance(model, VGGPaperHead):
         return list(model.classifier.parameters())
+    heads = getattr(model, "heads", None)  # torchvision ViT: heads.head
+    if isinstance(heads, nn.Module) and isinstance(getattr(heads, "head", None), nn.Linear):
+        return list(heads.head.parameters())
     if hasattr(model, "get_classifier"):  # timm
         return list(model.get_classifier().parameters())
     for name in ("fc", "head", "classifier"):
@@ -93,7 +103,8 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", required=True, choices=sorted(TRAIN_SPLIT))
     ap.add_argument("--source", required=True, help="local dataset folder or hub id (as dataset.source)")
-    ap.add_argument("--model", default="resnet18", help="a configs/model/<name>.yaml (resnet18, vgg16, inception_v1)")
+    ap.add_argument("--model", default="resnet18",
+                    help="a configs/model/<name>.yaml (resnet18, vgg16, inception_v1, vit_b16)")
     ap.add_argument("--model-config", default=None, help="path of the model config (default: from --model)")
     ap.add_argument("--arch", default=None, help="override the config's arch")
     ap.add_argument("--library", default=None, help="override the config's library")
@@ -106,7 +117,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--warmup-epochs", type=float, default=1.0)
     ap.add_argument("--holdout", type=float, default=0.1, help="fraction of the Pet training split held out")
-    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--image-size", type=int, default=None, help="default: the model config's input_size (or 256)")
     ap.add_argument("--max-train", type=int, default=None, help="use only the first N training images (smoke)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
@@ -119,6 +130,9 @@ def main(argv=None) -> dict:
     amp = device.type == "cuda" and not args.no_amp
     mcfg = _model_config(args)
     head = mcfg.get("head") or "paper"
+    if args.image_size is None:
+        size = mcfg.get("input_size")
+        args.image_size = size if isinstance(size, int) else 256
 
     full = build_dataset(args.dataset, source=args.source, split=TRAIN_SPLIT[args.dataset], subset_size=None,
                          image_size=args.image_size)
@@ -136,8 +150,10 @@ def main(argv=None) -> dict:
         train_ds = train_ds.select(range(min(args.max_train, len(train_ds))))
         sel_ds = sel_ds.select(range(min(args.max_train, len(sel_ds))))
 
+    pretrained = mcfg.get("pretrained", True)
     model = create_model(mcfg["arch"], mcfg.get("library", "timm"), num_classes, head,
-                         pretrained=not args.no_pretrained, in_chans=mcfg.get("in_chans", 3),
+                         pretrained=False if args.no_pretrained else (pretrained if isinstance(pretrained, str)
+                                                                      else True), in_chans=mcfg.get("in_chans", 3),
                          model_kwargs=mcfg.get("model_kwargs")).to(device)
     mean = torch.tensor(mcfg["mean"], device=device).view(1, -1, 1, 1)
     std = torch.tensor(mcfg["std"], device=device).view(1, -1, 1, 1)

@@ -194,15 +194,127 @@ def test_vgg16_matches_torchvision_at_256_and_loads_the_authors_head(tmp_path):
         assert torch.allclose(pet.model(x), tv(x), atol=1e-5)
 
 
+#: the configs that name a model by a command-line key (``model.arch=...``): a stand-in name to compose them with
+BY_NAME = {"timm": "test_vit", "torchvision": "vit_b_16"}
+
+
+def _model_section(path):
+    """A model config's own keys: the file, or its ``model:`` section for the global ones (vit_b16, timm,
+    torchvision also set the dataset's image size / transform)."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(path)
+    return raw.model if "model" in raw and "arch" not in raw else raw
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "model").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_model_config_carries_its_normalisation_and_input_size(path):
     import inspect
 
-    from omegaconf import OmegaConf
+    from benchmarks.run.config import compose_config
 
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert cfg["name"] == path.stem
+    over = [f"model={path.stem}"] + ([f"model.arch={BY_NAME[path.stem]}"] if path.stem in BY_NAME else [])
+    cfg = compose_config(over)["model"]
+    assert set(_model_section(path)) == set(cfg)
+    assert cfg["name"] == BY_NAME.get(path.stem, path.stem)
     params = set(inspect.signature(build_classifier).parameters) - {"unknown"}
     assert set(cfg) <= params, set(cfg) - params
     n = cfg.get("in_chans", 3)
-    assert len(cfg["mean"]) == n and len(cfg["std"]) == n and isinstance(cfg["input_size"], int)
+    for key in ("mean", "std"):
+        assert cfg[key] == cfg["library"] or len(cfg[key]) == n
+    assert isinstance(cfg["input_size"], int) or cfg["input_size"] == cfg["library"]
+
+
+def test_vit_b16_config_is_the_authors_torchvision_vit_at_224():
+    from benchmarks.run.config import compose_config
+
+    for ds in ("imagenet", "oxford_pet", "oxford_flowers"):
+        cfg = compose_config(["model=vit_b16", f"dataset={ds}"])
+        assert cfg["dataset"]["image_size"] == 224 and cfg["dataset"]["preprocess"] == "paper"
+        assert cfg["model"]["arch"] == "vit_b_16" and cfg["model"]["pretrained"] == "IMAGENET1K_V1"
+    assert compose_config(["model=resnet18", "dataset=imagenet"])["dataset"]["image_size"] == 256  # CNNs unchanged
+    kw = {**cfg["model"], "pretrained": False, "num_classes": 37}  # a Pet head on the real architecture
+    clf = build_classifier(**kw)
+    assert clf.num_classes == 37 and clf.input_size == 224 and clf.mean == IMAGENET_MEAN
+    assert tuple(clf.model.heads.head.weight.shape) == (37, 768)
+    from attribution.methods.ig2 import find_representation_layer
+
+    assert find_representation_layer(clf.model)[0] == "heads.head"
+
+
+def test_table1_gains_the_vit_in_the_authors_order_and_preflight_names_its_checkpoint(tmp_path):
+    from benchmarks.run import preflight
+    from benchmarks.run.config import compose_config, sweep_params
+
+    assert sweep_params(["experiment=table1"])["model"] == ["vit_b16", "vgg16", "resnet18", "inception_v1"]
+    cfg = compose_config(["experiment=table1", "model=vit_b16", "dataset=oxford_pet", f"checkpoint_dir={tmp_path}",
+                          "method=ig", f"dataset.source={tmp_path}", "device=cpu"])
+    assert cfg["model"]["checkpoint"] == f"{tmp_path}/classifier_oxfordpet/vit_best.pt"
+    assert cfg["dataset"]["image_size"] == 224
+    with pytest.raises(Exception, match=r"model=vit_b16.*vit_best\.pt.*does not exist"):
+        preflight([cfg])
+
+
+def test_any_timm_model_by_name_offline(tmp_path, monkeypatch):
+    """model=timm model.arch=...: normalisation, input size and the dataset's eval transform from timm's pretrained
+    config; weights from model.checkpoint (a state dict this test writes); offline without a checkpoint, an
+    error naming model.checkpoint at once (the hub path is not mocked: its real code fails fast)."""
+    import timm
+
+    from benchmarks.run.config import compose_config
+
+    cfg = compose_config(["model=timm", "model.arch=deit_tiny_patch16_224", "dataset=imagenet"])
+    assert cfg["model"]["name"] == "deit_tiny_patch16_224"
+    assert cfg["dataset"]["preprocess"] == "timm" and cfg["dataset"]["timm_model"] == "deit_tiny_patch16_224"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"offline.*deit_tiny_patch16_224.*model\.checkpoint"):
+        build_classifier(**cfg["model"])
+    arch = "test_vit"  # a real timm ViT small enough to build here, without weights
+    ref = timm.create_model(arch, pretrained=False, num_classes=1000).eval()
+    torch.save({"model_state_dict": ref.state_dict()}, tmp_path / "vit.pt")
+    cfg = compose_config(["model=timm", f"model.arch={arch}", f"model.checkpoint={tmp_path / 'vit.pt'}"])["model"]
+    clf = build_classifier(**cfg)
+    assert clf.mean == (0.5, 0.5, 0.5) and clf.input_size == 160 and clf.num_classes == 1000  # timm's cfg
+    x = torch.randn(1, 3, 160, 160)
+    with torch.no_grad():
+        assert torch.equal(clf.model(x), ref(x))
+    built = build_classifier(**{**cfg, "checkpoint": None, "pretrained": False})  # built without weights
+    assert built.input_size == 160 and built.info["pretrained"] is False
+    with pytest.raises(ConfigError, match=r"model\.arch.*no such model"):
+        build_classifier(**{**cfg, "arch": "vit_does_not_exist", "checkpoint": None})
+
+
+def test_any_torchvision_model_by_name_offline(tmp_path, monkeypatch):
+    import torchvision
+
+    from benchmarks.run.config import compose_config
+
+    cfg = compose_config(["model=torchvision", "model.arch=mobilenet_v3_small", "dataset=imagenet"])
+    assert cfg["dataset"]["image_size"] == 224 and cfg["model"]["mean"] == "torchvision"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty torch.hub cache
+    with pytest.raises(ConfigError, match=r"offline.*mobilenet_v3_small.*model\.checkpoint"):
+        build_classifier(**cfg["model"])
+    ref = torchvision.models.mobilenet_v3_small(weights=None).eval()
+    torch.save(ref.state_dict(), tmp_path / "mnv3.pth")
+    clf = build_classifier(**{**cfg["model"], "checkpoint": str(tmp_path / "mnv3.pth")})
+    assert clf.mean == IMAGENET_MEAN and clf.std == IMAGENET_STD and clf.num_classes == 1000
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(clf.model(x), ref(x))
+    with pytest.raises(ConfigError, match=r"model\.pretrained=.*IMAGENET1K_V1"):
+        build_classifier(**{**cfg["model"], "pretrained": "IMAGENET9K"})
+
+
+def test_finetune_script_trains_the_vit_head(tmp_path):
+    """heads.head is the trained head of a torchvision ViT (the backbone frozen with --backbone-lr 0)."""
+    spec = importlib.util.spec_from_file_location("finetune_head", ROOT / "scripts" / "finetune_head.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    import torchvision
+
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2,
+                                               hidden_dim=16, mlp_dim=16, num_classes=3)
+    assert mod._head_params(vit) == list(vit.heads.head.parameters())
+    cfg = mod._model_config(mod.argparse.Namespace(model="vit_b16", model_config=None, arch=None, library=None))
+    assert cfg["arch"] == "vit_b_16" and cfg["input_size"] == 224 and cfg["library"] == "torchvision"
