@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers.models import MEAN, STD, SmoothNet, normalized_images, tiny_kl
+from helpers.models import MEAN, STD, SmoothNet, normalized_images, tiny_kl, tiny_vit
 
 import attribution
 from attribution import ConfigError, PassCounter, UnknownOptionError
@@ -30,6 +30,12 @@ def yaml_config(name):
     cfg = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     assert cfg.pop("name") == name
     return cfg
+
+
+@pytest.fixture(params=["cnn", "vit"])
+def model(request):
+    """Each contract on a small CNN and on a tiny timm ViT (patches, attention, LayerNorm)."""
+    return SmoothNet().eval() if request.param == "cnn" else tiny_vit()
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +66,9 @@ def test_yaml_equals_the_options(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_builds_from_its_yaml_and_returns_float32_maps_of_the_input(name, vae):
+def test_builds_from_its_yaml_and_returns_float32_maps_of_the_input(name, vae, model):
     x, y = data()
-    out = build(name, vae).attribute(SmoothNet().eval(), x, y)
+    out = build(name, vae).attribute(model, x, y)
     assert out.attr.shape == x.shape and out.attr.dtype == torch.float32 and out.attr.device == x.device
     assert torch.isfinite(out.attr).all()
     info = attribution.method_info(name)
@@ -70,9 +76,9 @@ def test_builds_from_its_yaml_and_returns_float32_maps_of_the_input(name, vae):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_cost_equals_the_counted_classifier_passes(name, vae):
+def test_cost_equals_the_counted_classifier_passes(name, vae, model):
     x, y = data(2)
-    method, model = build(name, vae), SmoothNet().eval()
+    method = build(name, vae)
     with PassCounter(model) as pc:
         method(model, x, y)
     cost = method.cost(16, 16)
@@ -85,9 +91,8 @@ def test_cost_equals_the_counted_classifier_passes(name, vae):
 
 
 @pytest.mark.parametrize("name", [m for m in METHODS if m != "random"])
-def test_a_batch_equals_each_image_alone_and_chunks_change_nothing(name, vae):
+def test_a_batch_equals_each_image_alone_and_chunks_change_nothing(name, vae, model):
     x, y = data()
-    model = SmoothNet().eval()
     batch = build(name, vae)(model, x, y)
     chunked = build(name, vae, max_batch=2)(model, x, y)
     scale = batch.abs().max().clamp_min(1e-12)
@@ -109,10 +114,10 @@ def test_an_unknown_option_raises_a_config_error_naming_it(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_odd_shapes_give_finite_maps(name, vae):
+def test_odd_shapes_give_finite_maps(name, vae, model):
     """A batch of one, non-square images, sizes that are not powers of two."""
     x = normalized_images(1, 12, seed=3)[..., :12, :8].contiguous()  # 12 x 8: a multiple of the tiny VAE's factor
     if name == "ig2":
         pytest.skip("IG2 needs a reference bank of the image's shape; its own tests cover it")
-    attr = build(name, vae)(SmoothNet().eval(), x, torch.tensor([1]))
+    attr = build(name, vae)(model, x, torch.tensor([1]))
     assert attr.shape == x.shape and torch.isfinite(attr).all()

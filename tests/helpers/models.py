@@ -59,3 +59,14 @@ def tiny_kl(channels: int = 3, seed: int = 0):
     return AutoencoderKL(in_channels=channels, out_channels=channels, down_block_types=("DownEncoderBlock2D",) * 2,
                          up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
                          latent_channels=4, norm_num_groups=8).eval()
+
+
+def tiny_vit(channels: int = 3, classes: int = 5, size: int = 16, seed: int = 0):
+    """A real timm Vision Transformer, tiny (4x4 patches, one block of width 16, 2 heads; random weights, eval
+    mode). ``dynamic_img_size``: any multiple of 4 as the image height/width (the position embedding is
+    resampled)."""
+    import timm
+
+    torch.manual_seed(seed)
+    return timm.create_model("test_vit", pretrained=False, img_size=size, patch_size=4, in_chans=channels,
+                             num_classes=classes, embed_dim=16, depth=1, num_heads=2, dynamic_img_size=True).eval()
