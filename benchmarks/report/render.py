@@ -42,6 +42,15 @@ class Layout:
     decimals: dict[str, int] = field(default_factory=dict)  # label -> decimals
     flagged: list[str] = field(default_factory=list)  # footnote lines
     column_flags: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, label) -> why not a result
+    accuracy: dict[str, tuple[float, int]] = field(default_factory=dict)  # model -> (top-1 accuracy, images)
+
+
+def _accuracy_line(lay: Layout) -> str:
+    if not lay.accuracy:
+        return ""
+    parts = [f"{display_model(m)} {acc:.3f} ({n} images)" for m, (acc, n) in lay.accuracy.items() if n]
+    return ("Classifier top-1 accuracy on the evaluated images: " + "; ".join(parts)
+            + " (a classifier near chance makes every score above noise).") if parts else ""
 
 
 def _flag_mark(lay: Layout, model: str, label: str) -> str:
@@ -95,6 +104,8 @@ def render_markdown(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
             cells.append(lay.counts.get(v, ""))
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", _caption(lay, n_boot)]
+        if _accuracy_line(lay):
+            lines += ["", _accuracy_line(lay)]
         if lay.column_flags:
             lines += ["", *_flag_lines(lay)]
         if lay.flagged:
@@ -175,7 +186,7 @@ def render_html(lays: Sequence[Layout], n_boot: int = N_BOOT) -> str:
             h.append("<tr>" + "".join(row) + "</tr>")
         h.append("</table>")
         h.append(f"<p class='cap'>{html.escape(_caption(lay, n_boot))}</p>")
-        h += [f"<p class='cap'>{html.escape(line)}</p>" for line in _flag_lines(lay)]
+        h += [f"<p class='cap'>{html.escape(line)}</p>" for line in [_accuracy_line(lay), *_flag_lines(lay)] if line]
         if lay.flagged:
             h.append("<p class='cap'>Flagged images (excluded): " + html.escape("; ".join(lay.flagged)) + ".</p>")
         parts.append("\n".join(h))

@@ -192,3 +192,14 @@ def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str
     cols = ["dataset", "model", "metric", "column", "direction", "method", "baseline", "n_pairs", "mean_method",
             "mean_baseline", "diff", "diff_lo", "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate", "tie_rate"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def accuracy(rows) -> tuple[float, int]:
+    """(top-1 accuracy against the label, images) over the distinct classified images of store rows."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if df.empty or not {"image_id", "label", "pred"} <= set(df.columns):
+        return float("nan"), 0
+    seen = df[df["pred"] >= 0].drop_duplicates("image_id")
+    if seen.empty:
+        return float("nan"), 0
+    return float((seen["pred"] == seen["label"]).mean()), int(len(seen))

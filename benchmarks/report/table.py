@@ -46,7 +46,7 @@ from .names import (  # noqa: F401
     model_order,
 )
 from .render import N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex, render_markdown  # noqa: F401
-from .stats import bootstrap_ci, paired_comparisons
+from .stats import accuracy, bootstrap_ci, paired_comparisons
 
 Metric = tuple[str, str, str]  # (label, column, direction "max" | "min")
 
@@ -363,7 +363,12 @@ def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layou
                 for (v, m), g in fd.groupby(["variant", "model"], sort=False):
                     what = ", ".join(f"{c} {st}" for st, c in zip(g["status"], g["count"]))
                     notes.append(f"{display_method(v)} on {display_model(m)}: {what}")
-            out.append(Layout(dataset, set_name, models, metrics, rows, cells, counts, dec, notes, column_flags))
+            acc = {}
+            if df is not None and {"image_id", "label", "pred"} <= set(df.columns):
+                for m in models:
+                    acc[m] = accuracy(df[(df["dataset"] == dataset) & (df["model"] == m)])
+            out.append(Layout(dataset, set_name, models, metrics, rows, cells, counts, dec, notes, column_flags,
+                              acc))
     return out
 
 

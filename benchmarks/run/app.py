@@ -27,6 +27,7 @@ from typing import Any
 from attribution.errors import ConfigError
 
 from ..io.store import load_store
+from ..report.stats import accuracy
 from . import console
 from .batch import RunResult, evaluate
 from .config import CONFIG_DIR
@@ -138,8 +139,9 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, prefl
     if logger is not None:
         _close_logger(cfg, setup, logger)
     rate = result.evaluated / result.seconds if result.seconds > 0 else math.nan
-    log.info("%s: %d evaluated (%.2f img/s), %d already done, %d re-scored", result.stem, result.evaluated, rate,
-             result.skipped_done, result.rescored)
+    acc, n_acc = accuracy(load_store(setup.out_dir, prefix=result.stem + "__"))
+    log.info("%s: %d evaluated (%.2f img/s), %d already done, %d re-scored; classifier top-1 accuracy %.3f on "
+             "%d images", result.stem, result.evaluated, rate, result.skipped_done, result.rescored, acc, n_acc)
     if finalize_outputs and cfg.get("write_tables", True):
         for line in finalize(setup.out_dir):
             log.info("wrote %s", line)

@@ -14,8 +14,11 @@ from typing import Any
 
 import torch
 
+from attribution.errors import ConfigError
+
 from ..io import provenance
 from . import manifests
+from .checks import model_takes_images
 from .config import (
     CONFIG_DIR,
     TARGETS,
@@ -219,6 +222,7 @@ def build(setup: Setup) -> Setup:
         raise ValueError(f"model={setup.classifier.name} has {n_clf} outputs but dataset={setup.dataset.name} has "
                          f"{n_ds} classes: give a fine-tuned checkpoint (model.checkpoint=...)")
     setup.classifier.model.to(setup.device).eval()
+    model_takes_images(setup.dataset, setup.classifier, setup.device)  # before any other work
     mean, std = tuple(setup.classifier.mean), tuple(setup.classifier.std)
     extra = {"mean": mean, "std": std}
     if setup.needs_vae:
@@ -299,6 +303,11 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
                        f"scripts/finetune_head.py)")
                 if msg not in problems:
                     problems.append(msg)
+            try:
+                model_takes_images(ds, clf)
+            except ConfigError as e:
+                if str(e) not in problems:
+                    problems.append(str(e))
     if problems:
         hint = "Set any value on the command line: dataset.source=..., model.checkpoint=..., vae.source=..., device=..."
         if any("checkpoint_dir" in c for c in cfgs) and any("checkpoint" in p for p in problems):
