@@ -131,3 +131,26 @@ def test_training_is_deterministic(tmp_path, cache):
     va = (tmp_path / "va" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert va == (tmp_path / "vb" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert torch.get_num_threads() == threads  # the one-thread training setting is restored afterwards
+
+
+def test_quick_vit_learns_matches_its_config_and_is_deterministic(tmp_path, cache):
+    """The embedded ViT: configs/model/mnist_vit.yaml builds the architecture it was trained as; the reduced budget
+    learns (the full budget reaches ~0.93); training twice gives the same weights."""
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "model" / "mnist_vit.yaml").read_text())
+    assert cfg["arch"] == embedded.MNIST_VIT_ARCH and cfg["model_kwargs"] == embedded.MNIST_VIT_KWARGS
+    ck = embedded.resolve_source(cfg["checkpoint"])
+    meta = embedded.read_meta(ck)
+    assert meta["asset"] == "mnist_vit" and meta["budget"] == "quick" and meta["test_accuracy"] > 0.2, meta
+    clf = build_classifier(**{**cfg, "checkpoint": ck})
+    assert type(clf.model).__name__ == "VisionTransformer" and clf.num_classes == 10
+    data = embedded.resolve_source("embedded:mnist_data")
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        embedded.train_mnist_classifier(tmp_path / name, data, epochs=1, train_size=128, progress=False,
+                                        arch=embedded.MNIST_VIT_ARCH, model_kwargs=embedded.MNIST_VIT_KWARGS,
+                                        asset="mnist_vit")
+        runs.append(torch.load(tmp_path / name / "model.pth")["model_state_dict"])
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
