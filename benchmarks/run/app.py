@@ -242,6 +242,10 @@ def _main(cfg) -> None:
         if console.debug_requested():
             raise
         raise console.user_error(e) from None
+    except KeyboardInterrupt:  # the loop said what is saved and how to resume: no traceback (exit 130 as a shell's)
+        if console.debug_requested():
+            raise
+        raise SystemExit(130) from None
 
 
 def _importable_in_workers() -> None:

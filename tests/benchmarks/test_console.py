@@ -138,3 +138,28 @@ def test_model_library_notices_at_error_level(monkeypatch):
         assert os.environ["DIFFUSERS_VERBOSITY"] == "error"  # for the processes a launcher starts
     finally:
         diffusers.utils.logging.set_verbosity(before)
+
+
+def test_ctrl_c_on_the_command_line_ends_without_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_run import HERE, ROOT
+
+    conf = write_conf(tmp_path, {"n": 8}, {"delay": 0.05})
+    out = tmp_path / "out"
+    args = base_overrides(conf, out, "batch_size=1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = out / "store" / "parts"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 2 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted:" in err and "again to resume" in err and "Traceback" not in err
