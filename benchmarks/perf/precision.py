@@ -25,7 +25,10 @@ Writes ``results/precision/<device>.csv`` and ``.md`` (rows of the same suite/me
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -76,8 +79,16 @@ def suite_overrides(suite: str, device: str) -> list[str]:
     suites = compose_config(["experiment=demo"])["suites"]
     if suite not in suites:
         raise ValueError(f"unknown suite {suite!r}: choose from {sorted(suites)} (configs/experiment/demo.yaml)")
-    out_dir = Path(tempfile.gettempdir()) / "attribution-precision"  # the runner writes its manifest there
-    return ["experiment=demo", *suites[suite], f"device={device}", f"out_dir={out_dir}"]
+    return ["experiment=demo", *suites[suite], f"device={device}", f"out_dir={_scratch_dir()}"]
+
+
+@functools.cache
+def _scratch_dir() -> Path:
+    """A folder of this process for what the runner writes (the manifest), removed at exit: a fixed folder would
+    keep the manifest of an earlier suite setting, which the runner refuses to mix with another selection."""
+    path = Path(tempfile.mkdtemp(prefix="attribution-precision-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def compose_config(overrides: list[str]) -> dict:

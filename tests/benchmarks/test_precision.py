@@ -72,3 +72,18 @@ def test_mnist_suite_bf16_rows(quick_cache, tmp_path):
     assert len(pd.read_csv(tmp_path / "cpu.csv")) == 6
     md = (tmp_path / "cpu.md").read_text()
     assert "    test\n" in md and "    again\n" in md  # the commands that measured the rows
+
+
+def test_precision_runs_write_into_a_folder_of_their_own():
+    """The runner refuses to mix two selections of a dataset in one out_dir: a fixed temporary folder shared by every
+    precision run would keep an earlier suite setting's manifest, so each process gets its own (removed at exit)."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.perf import precision
+
+    def out_dir(ov):
+        return Path(next(o for o in ov if o.startswith("out_dir=")).split("=", 1)[1])
+
+    a, b = out_dir(precision.suite_overrides("mnist", "cpu")), out_dir(precision.suite_overrides("photos", "cpu"))
+    assert a == b and a.is_dir() and a != Path(tempfile.gettempdir()) / "attribution-precision"
