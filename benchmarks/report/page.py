@@ -164,13 +164,22 @@ def main(argv=None) -> int:
     ap.add_argument("--title")
     ap.add_argument("--metric-set", action="append", dest="metric_sets")
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--baseline", default="ig")
+    g.add_argument("--baseline", default=None, help="default ig where the store has it; 'none' to skip")
     g.add_argument("--new-method")
     ap.add_argument("--n-boot", type=int, default=tab.N_BOOT)
     ap.add_argument("--seed", type=int, default=tab.SEED)
     ap.add_argument("--link-images", action="store_true", help="link the PNGs instead of embedding them")
     a = ap.parse_args(argv)
-    baseline = None if (a.new_method or str(a.baseline).lower() == "none") else a.baseline
+    given = a.baseline is not None and a.baseline.lower() != "none"
+    baseline = None if (a.new_method or (a.baseline is not None and not given)) else (a.baseline or "ig")
+    df = tab.load_results(a.out_dir)
+    if df.empty:
+        print(f"no results under {a.out_dir}/store", file=sys.stderr)
+        return 1
+    problem = tab._check_choices(df, a.metric_sets, baseline if given else None, a.new_method)
+    if problem:  # before anything is written, as benchmarks.table
+        print(f"benchmarks.report: {problem}", file=sys.stderr)
+        return 2
     p = write_report(a.out_dir, title=a.title, metric_sets=a.metric_sets, baseline=baseline,
                      new_method=a.new_method, n_boot=a.n_boot, seed=a.seed, embed=not a.link_images)
     print(p)

@@ -89,3 +89,13 @@ def test_report_html_self_contained(tmp_path):
 def test_report_on_empty_store(tmp_path):
     html = write_report(tmp_path, n_boot=10).read_text()
     assert "No results" in html
+
+
+def test_report_cli_typos_fail_listing_choices(tmp_path, capsys):
+    from benchmarks.report.page import main
+
+    write_store(synth_store(n=6, models=("resnet18",), methods={"ig": 0.1, "sig": 0.5}), tmp_path)
+    assert main([str(tmp_path), "--baseline", "igg"]) == 2
+    assert "'igg'" in capsys.readouterr().err and not (tmp_path / "report.html").exists()
+    assert main([str(tmp_path), "--metric-set", "difid"]) == 2
+    assert main([str(tmp_path), "--n-boot", "20"]) == 0 and (tmp_path / "report.html").exists()
