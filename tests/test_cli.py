@@ -69,3 +69,14 @@ def test_a_metric_option_is_set_without_plus_and_defaults_rescore_nothing():
     listed = metrics_config(compose_config([]))["diffid"]
     assert metric_hash(listed) == metric_hash({"metric": "diffid", "options": {}})  # as before the YAML listed them
     assert metric_hash(metrics_config(cfg)["diffid"]) != metric_hash(listed)
+
+
+def test_a_shared_method_setting_has_a_command_line_spelling():
+    """``+method_settings.all.n_steps=8`` across a grid: applied where the method has the option, ignored where not
+    (Hydra's grammar cannot write the YAML's "*" key on the command line)."""
+    from benchmarks.run.config import compose_config, method_config
+
+    for extra in ([], ["experiment=demo"]):
+        ig = method_config(compose_config([*extra, "method=ig", "+method_settings.all.n_steps=8"]))
+        gi = method_config(compose_config([*extra, "method=grad_input", "+method_settings.all.n_steps=8"]))
+        assert ig["n_steps"] == 8 and "n_steps" not in gi

@@ -15,6 +15,8 @@ import torch
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 TARGETS = ("label", "pred")
+#: the key of ``method_settings`` that applies to every method having the option (``"*"`` in YAML works too)
+SHARED = "all"
 
 
 def parse_shard(value) -> tuple[int, int]:
@@ -67,7 +69,8 @@ def seed_everything(seed: int) -> None:
 def method_config(cfg: dict[str, Any], overridden: Sequence[str] = ()) -> dict[str, Any]:
     """The method's keyword arguments: ``cfg.method`` updated by ``cfg.method_settings``.
 
-    ``method_settings`` (set by experiments, e.g. the demo's reduced step counts) maps ``"*"`` to values applied to
+    ``method_settings`` (set by experiments, e.g. the demo's reduced step counts) maps ``"*"`` (or ``all``, the
+    spelling the command line can write: ``+method_settings.all.n_steps=8``) to values applied to
     the keys a method already has, and a method name to values applied to that method. A key given on the command
     line as ``method.<key>=...`` (listed in ``overridden``) keeps the command line's value.
     """
@@ -75,7 +78,8 @@ def method_config(cfg: dict[str, Any], overridden: Sequence[str] = ()) -> dict[s
     name = mcfg.get("name")
     settings = cfg.get("method_settings") or {}
     keep = set(overridden)
-    for key, value in (settings.get("*") or {}).items():
+    shared = {**(settings.get("*") or {}), **(settings.get(SHARED) or {})}
+    for key, value in shared.items():
         if key in mcfg and key not in keep:
             mcfg[key] = value
     for key, value in (settings.get(name) or {}).items():
