@@ -117,6 +117,8 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, prefl
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     cfg = {k: v for k, v in cfg.items() if k != "hydra"}
+    console.quiet_libraries()  # also for callers that skip main() (benchmarks.demo, launcher workers)
+    console.hub_offline_if_unreachable()  # one probe per process
     try:
         setup = plan(cfg, overrides)
     except ValueError as e:  # plan's checks name the key and the fix: a configuration mistake, whatever its class

@@ -163,3 +163,13 @@ def test_ctrl_c_on_the_command_line_ends_without_traceback(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted:" in err and "again to resume" in err and "Traceback" not in err
+
+
+def test_in_process_runs_get_the_quiet_console_too(tmp_path, monkeypatch):
+    """benchmarks.demo and launcher workers call run() without the command line's main()."""
+    calls = []
+    monkeypatch.setattr(console, "quiet_libraries", lambda: calls.append("quiet"))
+    monkeypatch.setattr(console, "hub_offline_if_unreachable", lambda: calls.append("hub") or True)
+    conf = write_conf(tmp_path)
+    run_inproc(base_overrides(conf, tmp_path / "out"))
+    assert calls == ["quiet", "hub"]
