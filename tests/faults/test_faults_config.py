@@ -59,7 +59,7 @@ def test_unknown_group_name_lists_the_choices(conf, tmp_path, override, group, c
     (["method=guided_ig", "method.fraction=1.5"], r"invalid fraction=1.5: a number in the range \(0, 1\]"),
     (["method=sig", "method.overlap=-0.2"], r"invalid overlap=-0.2: a number in \[0, 1\]"),
     (["method=sig", "method.spectral_mode=fft"], r"invalid spectral_mode='fft': choose one of \['svd'"),
-    (["method.baseline=grey"], r"invalid baseline='grey': choose one of \['black', 'mean', 'blur'\]"),
+    (["method.baseline=grey"], r"invalid baseline='grey': choose one of \['black', 'mean', 'blur', 'expected'\]"),
     (["+method.n_stpes=8"], r"unknown option\(s\) \['n_stpes'\]; allowed: .*'n_steps'"),
     (["method=ma_gig"], r"method 'ma_gig' works in a VAE's latent space: choose one with vae=<name>.*taesd"),
     (["method=ma_gig", "vae=taesd", "method.fraction=2"], r"invalid fraction=2: a number in the range \(0, 1\]"),
