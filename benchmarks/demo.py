@@ -79,6 +79,9 @@ def main(argv=None) -> int:
         vae_of = {s: compose("config", overrides=[*base_ov[:1], *ov, *base_ov[1:]]).get("vae") for s, ov in
                   suites.items()}
         jobs = plan_jobs(suites, methods, vae_of)
+        variant_suites = base.get("variant_suites")  # the suites that run the variants (default: every suite)
+        if variant_suites is not None:
+            jobs = [(s, m) for s, m in jobs if m not in variants or s in variant_suites]
         out_dir = Path(str(base.out_dir)).expanduser().resolve()
         print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods and variants) -> {out_dir}",
               flush=True)
