@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import figures as figs
 from . import table as tab
+from .names import display_method
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1400px;color:#222}
@@ -36,6 +37,128 @@ td small{color:#777}.cap{font-size:12px;color:#555;max-width:1100px}
 .fig figcaption{font-size:12px;color:#555}
 .better{color:#0a7d28;font-weight:600}.worse{color:#b00020;font-weight:600}
 code{background:#f5f5f5;padding:1px 4px}
+"""
+
+
+_CSS += """
+.bar{position:sticky;top:0;background:#fff;padding:8px 0;border-bottom:1px solid #ddd;z-index:5}
+.bar label{margin-right:14px;font-size:13px}.bar select{font-size:13px;margin-left:4px}
+.chart{min-height:120px}.row2{display:flex;gap:16px;flex-wrap:wrap}.row2>div{flex:1 1 600px}
+details{margin:10px 0}summary{cursor:pointer;font-weight:600}
+#img-list{max-height:480px;overflow-y:auto;border:1px solid #ddd;min-width:220px;font-size:12.5px}
+#img-list div{padding:3px 6px;cursor:pointer}#img-list div.sel{background:#dbe8f7}
+#img-view img{max-width:100%;border:1px solid #eee}.flex{display:flex;gap:14px}
+"""
+
+_DASHBOARD_HTML = """
+<div class='bar' id='selector'>
+<label>dataset <select id='sel-dataset'></select></label>
+<label>model <select id='sel-model'></select></label>
+<label>metric <select id='sel-metric'></select></label>
+</div>
+<h2>Leaderboard</h2>
+<p class='cap'>Mean over the images with status ok (completeness errors: median) and its 95% BCa bootstrap interval
+(none below 10 images); ★ best, ◆ second, as the tables mark them (none where a column does not tell methods apart,
+⚠); the dashed line is the random map; flagged images (status not ok, left out) are counted beside the method.</p>
+<div id='leaderboard' class='chart'></div>
+<div id='against-section'>
+<h2>Against a baseline (paired comparison)</h2>
+<p class='cap'>{MODE}: paired per-image differences on the images both scored, 95% BCa bootstrap interval (none below
+10 pairs); colour: Holm-adjusted two-sided Wilcoxon verdict at α = 0.05 (green better, red worse, grey n.s.); win
+rate over the untied images. Every row is in <code>comparison.csv</code>.</p>
+<div id='forest' class='chart'></div>
+</div>
+<div id='cost-section'>
+<h2>Cost against quality</h2>
+<p class='cap'>Seconds per image and classifier passes (forward+backward) per image against the score; seconds are
+measured per batch, so they carry no interval.</p>
+<div id='cost' class='chart'></div>
+</div>
+"""
+
+_BROWSER_HTML = """
+<h2>Per-image browser</h2>
+<p class='cap'>Each method's map on one colour scale (top: signed, sum over channels; bottom: |A|; the scale is the
+99.5th percentile of |A| over the methods of that image), the image's curves and scores. Sort the images by how
+much two methods disagree: 1 − Spearman correlation of their |A| rankings.</p>
+<div class='bar'>
+<label>dataset / model <select id='img-dm'></select></label>
+<label>sort by disagreement of <select id='img-pair'></select></label>
+</div>
+<div class='flex'><div id='img-list'></div><div id='img-view' style='flex:1'></div></div>
+"""
+
+_JS = r"""
+(function(){
+const B = JSON.parse(document.getElementById('board-data').textContent);
+const I = JSON.parse(document.getElementById('browser-data').textContent);
+const cfg = {responsive: true, displaylogo: false};
+function opt(sel, values, labels, keep){
+  const prev = keep ? sel.value : null; sel.innerHTML = '';
+  values.forEach((v, i) => { const o = document.createElement('option'); o.value = v;
+    o.textContent = labels ? labels[i] : v; sel.appendChild(o); });
+  if (prev && values.includes(prev)) sel.value = prev;
+}
+const sd = document.getElementById('sel-dataset'), sm = document.getElementById('sel-model'),
+      sk = document.getElementById('sel-metric');
+function key(){ return sk.value; }
+function draw(){
+  const k = key(); if (!k) return;
+  const lb = B.leaderboard[k];
+  Plotly.react('leaderboard', lb.data, lb.layout, cfg);
+  const fo = B.forest[k], co = B.cost[k];
+  document.getElementById('against-section').style.display = fo ? '' : 'none';
+  if (fo) Plotly.react('forest', fo.data, fo.layout, cfg); else Plotly.purge('forest');
+  document.getElementById('cost-section').style.display = co ? '' : 'none';
+  if (co) Plotly.react('cost', co.data, co.layout, cfg); else Plotly.purge('cost');
+  document.body.setAttribute('data-drawn', k);
+}
+function metrics(){
+  const ks = B.keys.filter(k => B.labels[k].dataset === sd.value && B.labels[k].model === sm.value);
+  opt(sk, ks, ks.map(k => B.labels[k].metric_set + ' — ' + B.labels[k].label), true); draw();
+}
+function models(){
+  const ms = B.models[sd.value] || [];
+  opt(sm, ms, null, true); metrics();
+}
+if (B.keys.length){
+  opt(sd, B.datasets); sd.onchange = models; sm.onchange = metrics; sk.onchange = draw; models();
+}
+window.reportSelect = function(k){
+  const l = B.labels[k]; sd.value = l.dataset; models(); sm.value = l.model; metrics(); sk.value = k; draw();
+};
+// ---------------------------------------------------------------- per-image browser
+const dm = document.getElementById('img-dm'); if (!dm) return;
+const pair = document.getElementById('img-pair'), list = document.getElementById('img-list'),
+      view = document.getElementById('img-view');
+const ESC = {'&': '&amp;', '<': '&lt;', '>': '&gt;', "'": '&#39;', '"': '&quot;'};
+function esc(s){ return String(s).replace(/[&<>'"]/g, c => ESC[c]); }
+function show(e, im){
+  Array.from(list.children).forEach(d => d.classList.toggle('sel', d.dataset.id === im.id));
+  let h = "<img alt='maps of " + esc(im.id) + "' src='" + esc(im.png) + "'>";
+  h += "<table><tr><th>method</th><th>status</th>" +
+    e.score_labels.map(l => '<th>' + esc(l) + '</th>').join('') + '</tr>';
+  im.scores.forEach(s => { h += "<tr><td class='m'>" + esc(s.method) + '</td><td>' + esc(s.status) + '</td>' +
+    s.values.map(v => '<td>' + (v === null ? '–' : v.toPrecision(4)) + '</td>').join('') + '</tr>'; });
+  h += "</table><div id='img-curves' class='chart'></div>"; view.innerHTML = h;
+  if (im.curves) Plotly.newPlot('img-curves', im.curves.data, im.curves.layout, cfg);
+}
+function fill(){
+  const e = I[dm.value]; if (!e) return;
+  opt(pair, e.pairs, e.pair_labels, true);
+  const p = pair.value, ims = e.images.slice();
+  if (p) ims.sort((a, b) => (b.disagree[p] ?? -1) - (a.disagree[p] ?? -1));
+  list.innerHTML = '';
+  ims.forEach(im => { const d = document.createElement('div'); d.dataset.id = im.id;
+    const v = p ? im.disagree[p] : null;
+    d.textContent = im.id + (v === null || v === undefined ? '' : '  (' + v.toFixed(3) + ')');
+    d.onclick = () => show(e, im); list.appendChild(d); });
+  if (ims.length) show(e, ims[0]);
+}
+const dms = Object.keys(I);
+opt(dm, dms, dms.map(k => k.replace('|', ' / ')));
+dm.onchange = fill; pair.onchange = fill; fill();
+})();
 """
 
 
@@ -96,11 +219,51 @@ def _provenance(df: pd.DataFrame, out_dir: Path) -> str:
     return "<ul>" + "\n".join(i for i in items if i) + "</ul>"
 
 
+def _scrub(text: str, out_dir: Path) -> str:
+    """``text`` without the machine's folders: the report's own folder becomes ``.``, the working folder and the
+    home folder are dropped."""
+    roots = {str(out_dir.resolve()): ".", str(out_dir): ".", str(Path.cwd()): ".", str(Path.home()): "~"}
+    for root, to in sorted(roots.items(), key=lambda kv: -len(kv[0])):
+        if len(root) > 1 and Path(root).is_absolute():
+            text = text.replace(root, to)
+    return text
+
+
+def _scrub_command(cmd: str, out_dir: Path) -> str:
+    """A command line with every absolute path argument reduced to its last part."""
+    import re
+
+    cmd = _scrub(cmd, out_dir)
+    return " ".join(re.sub(r"(^|=)/(?:[^\s/]+/)*([^\s/]*)", r"\1\2", w) for w in cmd.split(" "))
+
+
+def _command() -> str:
+    mod = sys.modules.get("__main__")
+    spec = getattr(mod, "__spec__", None)
+    head = f"python -m {spec.name}" if spec is not None and spec.name else f"python {Path(sys.argv[0]).name}"
+    return " ".join([head, *sys.argv[1:]])
+
+
+def _provenance_block(df: pd.DataFrame, out_dir: Path) -> str:
+    cmd = html.escape(_scrub_command(_command(), out_dir))
+    return ("<details id='provenance'><summary>Provenance: versions, git commit, device, command, seeds</summary>"
+            f"<ul><li>report written by <code>{cmd}</code></li></ul>" + _provenance(df, out_dir) + "</details>")
+
+
+def _json_script(name: str, obj) -> str:
+    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str)
+    return f"<script type='application/json' id='{name}'>" + text.replace("</", "<\\/") + "</script>"
+
+
 def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = None,
                  metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
                  new_method: str | None = None, n_boot: int = tab.N_BOOT, seed: int = tab.SEED,
-                 embed: bool = True, curves: bool = True) -> Path:
-    """Write ``<out_dir>/report.html`` (and the tables and curve figures it shows); returns its path."""
+                 embed: bool = False, curves: bool = True, browser: bool = True) -> Path:
+    """Write ``<out_dir>/report.html`` (and the tables, curve figures, browser maps and ``plotly.min.js`` it uses);
+    returns its path. The folder is self-contained: it opens offline, PNGs are referenced relatively (``embed``
+    puts them into the page as base64 instead) and no file names a path of the machine that wrote it."""
+    from . import dashboard as dash
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if df is None:
@@ -111,29 +274,32 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
     if curves and df is not None and not df.empty:
         figs.curve_figures(df, fig_dir)
     pngs = sorted(fig_dir.rglob("*.png")) if fig_dir.exists() else []
+    pngs = [p for p in pngs if dash.BROWSER_DIR not in p.relative_to(fig_dir).parts]
     curve_pngs = [p for p in pngs if p.name.startswith("curves__")]
     other_pngs = [p for p in pngs if p not in curve_pngs]
 
     title = title or f"Attribution benchmark — {out_dir.name}"
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    board = dash.build(t.summary, t.comparison)
+    images = dash.image_browser(out_dir, df, t.summary) if browser else {}
+    dash.write_plotly_js(out_dir)
     body = [f"<h1>{html.escape(title)}</h1>",
-            f"<p class='cap'>Folder <code>{html.escape(out_dir.name)}</code>; generated {now}. Tables also in "
-            "<code>table.md</code>, <code>table.tex</code>, <code>table.csv</code>.</p>"]
+            f"<p class='cap'>Folder <code>{html.escape(out_dir.name)}</code>; generated {now}. Numbers also in "
+            "<code>table.md</code>, <code>table.tex</code>, <code>table.csv</code>"
+            + (", <code>comparison.csv</code>" if not t.comparison.empty else "") + ".</p>"]
     if t.notes:
         body.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in t.notes) + "</ul>")
-    body += ["<h2>Results</h2>", t.html() if t.layouts else "<p>No results in the store.</p>"]
-    if t.comparison is not None and not t.comparison.empty:
-        c = t.comparison.copy()
-        mode = "every method vs the baseline" if c["_anchor"].iloc[0] == "baseline" else "the new method vs each"
-        body.append(f"<h2>Paired comparison ({html.escape(mode)})</h2>")
-        body.append("<p class='cap'>Δ = method − baseline on the image ids both scored with status ok; 95% "
-                    "BCa bootstrap interval (none below 10 pairs); two-sided Wilcoxon signed-rank p; Holm correction "
-                    "across the methods compared within each (dataset, model, metric); verdict at α = 0.05 on the "
-                    "Holm p; win rate over the untied images, ties apart.</p>")
-        for d in tab.dataset_order(c["dataset"]):
-            cd = c[c["dataset"] == d][["model", "column", "method", "baseline", "n_pairs", "diff", "diff_lo",
-                                       "diff_hi", "p_wilcoxon", "p_holm", "verdict", "win_rate", "tie_rate"]]
-            body += [f"<h3>{html.escape(str(d))}</h3>", _df_html(cd, classes={"verdict"})]
+    if not board["keys"]:
+        body.append("<p>No results in the store.</p>")
+    else:
+        mode = ""
+        if not t.comparison.empty:
+            mode = ("every method against the baseline " + html.escape(display_method(str(baseline)))
+                    if t.comparison["_anchor"].iloc[0] == "baseline"
+                    else "the new method " + html.escape(display_method(str(new_method))) + " against each")
+        body.append(_DASHBOARD_HTML.replace("{MODE}", mode))
+    if images:
+        body.append(_BROWSER_HTML)
     if t.published is not None and not t.published.empty:
         body.append("<h2>Published numbers</h2>")
         body.append("<p class='cap'>Δ = ours − published on matching (dataset, model, method, metric) cells; "
@@ -142,15 +308,21 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
         p = t.published[["dataset", "model", "method", "label", "ours", "ours_lo", "ours_hi", "n", "published",
                          "delta", "within_ci", "mark", "kind", "source"]]
         body.append(_df_html(p))
+    if t.layouts:
+        body.append("<details><summary>All tables (as in table.md)</summary>" + t.html() + "</details>")
     if curve_pngs or other_pngs:
-        body.append("<h2>Figures</h2>")
-    for p in other_pngs + curve_pngs:
-        body.append(f"<figure class='fig'>{_img_tag(p, embed, out_dir)}"
-                    f"<figcaption>{html.escape(str(p.relative_to(out_dir)))}</figcaption></figure>")
-    body += ["<h2>Provenance</h2>", _provenance(df, out_dir)]
+        body.append("<details><summary>Figures: mean curves and attribution grids</summary>")
+        for p in other_pngs + curve_pngs:
+            body.append(f"<figure class='fig'>{_img_tag(p, embed, out_dir)}"
+                        f"<figcaption>{html.escape(str(p.relative_to(out_dir)))}</figcaption></figure>")
+        body.append("</details>")
+    body += ["<h2>Provenance</h2>", _provenance_block(df, out_dir)]
+    body += [_json_script("board-data", board), _json_script("browser-data", images), f"<script>{_JS}</script>"]
     doc = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+           f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+           f"<script src='{dash.PLOTLY_JS}'></script></head><body>\n"
            + "\n".join(body) + "\n</body></html>\n")
+    doc = _scrub(doc, out_dir)
     path = out_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(doc, encoding="utf-8")
@@ -168,7 +340,7 @@ def main(argv=None) -> int:
     g.add_argument("--new-method")
     ap.add_argument("--n-boot", type=int, default=tab.N_BOOT)
     ap.add_argument("--seed", type=int, default=tab.SEED)
-    ap.add_argument("--link-images", action="store_true", help="link the PNGs instead of embedding them")
+    ap.add_argument("--embed-images", action="store_true", help="embed the PNGs as base64 instead of linking them")
     a = ap.parse_args(argv)
     given = a.baseline is not None and a.baseline.lower() != "none"
     baseline = None if (a.new_method or (a.baseline is not None and not given)) else (a.baseline or "ig")
@@ -181,7 +353,7 @@ def main(argv=None) -> int:
         print(f"benchmarks.report: {problem}", file=sys.stderr)
         return 2
     p = write_report(a.out_dir, title=a.title, metric_sets=a.metric_sets, baseline=baseline,
-                     new_method=a.new_method, n_boot=a.n_boot, seed=a.seed, embed=not a.link_images)
+                     new_method=a.new_method, n_boot=a.n_boot, seed=a.seed, embed=a.embed_images)
     print(p)
     return 0
 

@@ -1,7 +1,9 @@
 """Figures (attribution grid, curves) and the HTML report."""
+import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from synth_store import synth_store, write_store
 
@@ -74,16 +76,26 @@ def test_report_html_self_contained(tmp_path):
     p = write_report(tmp_path, n_boot=100)
     html = p.read_text()
     assert p.name == "report.html" and html.startswith("<!DOCTYPE html>")
-    assert "<h3>imagenet — diffid</h3>" in html and "<b>" in html and "<u>" in html
-    assert "Paired comparison" in html and "Published numbers" in html
+    assert "<h3>imagenet — diffid</h3>" in html and "<b>" in html and "<u>" in html  # the tables, collapsed
+    assert "Leaderboard" in html and "Against a baseline" in html and "Published numbers" in html
     assert "manifest_imagenet.json</code>: 2 ids" in html and "abc1234" in html
-    imgs = re.findall(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
-    assert len(imgs) == 5  # the attribution grid + 4 curve figures (diffid, RISE, PIC, pixel flipping), embedded
-    assert "src='figures/" not in html
+    assert "<details id='provenance'>" in html
+    # Plotly from one local file beside the page; the PNGs linked relatively
+    assert "<script src='plotly.min.js'>" in html and (tmp_path / "plotly.min.js").stat().st_size > 1e6
+    imgs = re.findall(r"<img src='(figures/[^']+\.png)'", html)
+    assert len(imgs) == 5 and all((tmp_path / i).exists() for i in imgs)  # grid + 4 curve figures
+    assert "data:image/png" not in html and str(tmp_path) not in html
+    board = json.loads(re.search(r"<script type='application/json' id='board-data'>(.*?)</script>", html).group(1))
+    summary = pd.read_csv(tmp_path / "table.csv")
+    key = "imagenet|resnet18|diffid.diffid"
+    assert key in board["keys"] and set(board["forest"]) <= set(board["keys"])
+    want = summary[(summary["model"] == "resnet18") & (summary["column"] == "diffid.diffid")]
+    assert board["numbers"][key] == pytest.approx(dict(zip(want["variant"], want["mean"])))
+    assert not any(k.endswith(("|seconds", "|passes_fb", "|passes_f")) for k in board["keys"])
     for name in ("table.md", "table.tex", "table.csv", "comparison.md"):
         assert (tmp_path / name).exists()
-    linked = write_report(tmp_path, n_boot=50, embed=False, curves=False).read_text()
-    assert "src='figures/attributions__imagenet__resnet18__ig.png'" in linked
+    embedded = write_report(tmp_path, n_boot=50, embed=True, curves=False).read_text()
+    assert len(re.findall(r"<img src='data:image/png;base64,", embedded)) == 5
 
 
 def test_report_on_empty_store(tmp_path):
