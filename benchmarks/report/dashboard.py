@@ -258,7 +258,8 @@ def _map_png(path: Path, image, maps: dict[str, np.ndarray], title: str) -> None
     names = list(maps)
     ncol = len(names) + 1
     fig, axes = plt.subplots(2, ncol, figsize=(1.7 * ncol, 3.7), squeeze=False)
-    stacked = np.stack([maps[m] for m in names])
+    scaled = [m for m in names if str(m).split("[")[0] != "random"] or names  # the random map is clipped
+    stacked = np.stack([maps[m] for m in scaled])
     vmax = float(np.percentile(np.abs(stacked), 99.5)) if stacked.size else 1.0
     vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
     for r in range(2):
@@ -267,6 +268,8 @@ def _map_png(path: Path, image, maps: dict[str, np.ndarray], title: str) -> None
             img = np.asarray(image, dtype=np.float32)
             img = img.transpose(1, 2, 0) if img.ndim == 3 else img
             ax.imshow(img.squeeze(), cmap="gray" if img.squeeze().ndim == 2 else None, vmin=0, vmax=1)
+        elif r == 0:
+            ax.text(0.5, 0.5, "pixels\nnot kept", ha="center", va="center", fontsize=7, color="#777")
         ax.set_title("image" if r == 0 else "", fontsize=8)
         ax.set_ylabel("signed" if r == 0 else "|A|", fontsize=8)
         ax.set_xticks([])
@@ -347,8 +350,14 @@ def image_browser(out_dir: Path, df: pd.DataFrame, summary: pd.DataFrame,
     df = with_variants(df)
     score_cols = []
     if summary is not None and not summary.empty:
-        score_cols = list(dict.fromkeys((c, lab) for c, lab in zip(summary["column"], summary["label"])
-                                        if c not in RUNNER_COLUMNS))
+        pairs_ = list(dict.fromkeys((c, lab, ms) for c, lab, ms in zip(summary["column"], summary["label"],
+                                                                       summary["metric_set"])
+                                    if c not in RUNNER_COLUMNS))
+        seen = pd.Series([lab for _, lab, _ in pairs_]).value_counts()
+        first = {}
+        for c, lab, ms in pairs_:  # a column in two metric sets: its first label
+            first.setdefault(c, lab if seen[lab] == 1 else f"{ms}: {lab}")
+        score_cols = list(first.items())
     for (dataset, model), g in df.groupby(["dataset", "model"], sort=False):
         model_dir = out_dir / "cache" / str(dataset) / str(model)
         if not model_dir.is_dir():

@@ -47,7 +47,8 @@ _CSS += """
 details{margin:10px 0}summary{cursor:pointer;font-weight:600}
 #img-list{max-height:480px;overflow-y:auto;border:1px solid #ddd;min-width:220px;font-size:12.5px}
 #img-list div{padding:3px 6px;cursor:pointer}#img-list div.sel{background:#dbe8f7}
-#img-view img{max-width:100%;border:1px solid #eee}.flex{display:flex;gap:14px}
+#img-view{min-width:0}#img-view img{max-width:100%;border:1px solid #eee}.scroll{overflow-x:auto}
+.flex{display:flex;gap:14px}
 """
 
 _DASHBOARD_HTML = """
@@ -79,7 +80,8 @@ measured per batch, so they carry no interval.</p>
 _BROWSER_HTML = """
 <h2>Per-image browser</h2>
 <p class='cap'>Each method's map on one colour scale (top: signed, sum over channels; bottom: |A|; the scale is the
-99.5th percentile of |A| over the methods of that image), the image's curves and scores. Sort the images by how
+99.5th percentile of |A| over the methods of that image, the random map left out of it and clipped), the image's
+curves and scores; the pixels are shown for the images the runner kept (figures/samples). Sort the images by how
 much two methods disagree: 1 − Spearman correlation of their |A| rankings.</p>
 <div class='bar'>
 <label>dataset / model <select id='img-dm'></select></label>
@@ -136,11 +138,11 @@ function esc(s){ return String(s).replace(/[&<>'"]/g, c => ESC[c]); }
 function show(e, im){
   Array.from(list.children).forEach(d => d.classList.toggle('sel', d.dataset.id === im.id));
   let h = "<img alt='maps of " + esc(im.id) + "' src='" + esc(im.png) + "'>";
-  h += "<table><tr><th>method</th><th>status</th>" +
+  h += "<div class='scroll'><table><tr><th>method</th><th>status</th>" +
     e.score_labels.map(l => '<th>' + esc(l) + '</th>').join('') + '</tr>';
   im.scores.forEach(s => { h += "<tr><td class='m'>" + esc(s.method) + '</td><td>' + esc(s.status) + '</td>' +
     s.values.map(v => '<td>' + (v === null ? '–' : v.toPrecision(4)) + '</td>').join('') + '</tr>'; });
-  h += "</table><div id='img-curves' class='chart'></div>"; view.innerHTML = h;
+  h += "</table></div><div id='img-curves' class='chart'></div>"; view.innerHTML = h;
   if (im.curves) Plotly.newPlot('img-curves', im.curves.data, im.curves.layout, cfg);
 }
 function fill(){
