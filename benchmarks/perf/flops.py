@@ -129,24 +129,36 @@ def grid_table(peak_tflops: float, vae_kind: str = "sd") -> str:
 
     grid = table1_grid()
     diffid_f = 2 * len(attribution.metric_info("diffid").levels)
-    costs = default_costs()
-    units = {m: unit_flops(m, grid.size, vae_kind) for m in grid.models}
+    sizes = {m: grid.size_of(m) for m in grid.models}
+    costs_at = {s: default_costs(size=s) for s in set(sizes.values())}
+    units = {m: unit_flops(m, sizes[m], vae_kind) for m in grid.models}
     images = sum(n for _, n, _ in grid.datasets)
+    px = ", ".join(f"{m} {s}" for m, s in sizes.items())
     lines = [f"## Table-1 grid: {len(grid.models)} models x {len(grid.datasets)} datasets ({images} images) "
-             f"x {len(grid.methods)} methods, {grid.size} px, paper defaults", "",
+             f"x {len(grid.methods)} methods, paper defaults", "",
+             f"Input size per model (px): {px}.", "",
              f"Per-image network FLOPs of each (method, model) times the papers' image counts, plus DiffID's "
              f"{diffid_f} forwards per image. *Hours at peak* = FLOPs / {peak_tflops:g} TFLOP/s: the least GPU time "
              f"any implementation needs on a GPU with that dense peak (H100 SXM: ~495 TF32, ~990 BF16); real kernels "
              f"reach a fraction of it.", "",
-             "| method | PFLOP (grid) | hours at peak | note |", "|---|---|---|---|"]
-    total = 0.0
+             "| method | " + " | ".join(f"{m} PFLOP" for m in grid.models) + " | PFLOP (grid) | hours at peak | note |",
+             "|---|" + "---|" * len(grid.models) + "---|---|---|"]
+    total, per_model = 0.0, dict.fromkeys(grid.models, 0.0)
     for name in grid.methods:
-        flop = sum(n_img * (flops_of(costs[(name, n_cls)], units[m]) + flops_of({"f": diffid_f}, units[m]))
-                   for m in grid.models for _, n_img, n_cls in grid.datasets if (name, n_cls) in costs)
+        cells, flop = [], 0.0
+        for m in grid.models:
+            costs = costs_at[sizes[m]]
+            f_m = sum(n_img * (flops_of(costs[(name, n_cls)], units[m]) + flops_of({"f": diffid_f}, units[m]))
+                      for _, n_img, n_cls in grid.datasets if (name, n_cls) in costs)
+            per_model[m] += f_m
+            flop += f_m
+            cells.append(f"{f_m / 1e15:.3g}")
         total += flop
         note = f"upper bound ({UPPER_BOUNDS[name]})" if name in UPPER_BOUNDS else ""
-        lines.append(f"| {name} | {flop / 1e15:.3g} | {flop / (peak_tflops * 1e12 * 3600):.3g} | {note} |")
-    lines.append(f"| **all** | **{total / 1e15:.4g}** | **{total / (peak_tflops * 1e12 * 3600):.3g}** | |")
+        lines.append(f"| {name} | " + " | ".join(cells) +
+                     f" | {flop / 1e15:.3g} | {flop / (peak_tflops * 1e12 * 3600):.3g} | {note} |")
+    lines.append("| **all** | " + " | ".join(f"**{per_model[m] / 1e15:.4g}**" for m in grid.models) +
+                 f" | **{total / 1e15:.4g}** | **{total / (peak_tflops * 1e12 * 3600):.3g}** | |")
     return "\n".join(lines) + "\n"
 
 

@@ -49,11 +49,25 @@ def test_flops_of_counts_extra_backward_rows():
 def test_grid_table_totals_its_rows():
     text = flops.grid_table(peak_tflops=100.0)
     rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    body = {r[1].strip(): (float(r[2]), float(r[3])) for r in rows[1:] if not r[1].strip().startswith("**")}
+    head = [c.strip() for c in rows[0]]
+    assert head[2:6] == ["vit_b16 PFLOP", "vgg16 PFLOP", "resnet18 PFLOP", "inception_v1 PFLOP"]  # SIG's order
+    assert "vit_b16 224, vgg16 256" in text  # each model at its own input size
+    body = {r[1].strip(): (float(r[-4]), float(r[-3]), [float(c) for c in r[2:-4]]) for r in rows[1:]
+            if not r[1].strip().startswith("**")}
     total = next(r for r in rows if r[1].strip() == "**all**")
     assert set(body) == {"grad_input", "ig", "blur_ig", "guided_ig", "sig", "ig2", "agi", "samp", "eig", "mig",
                          "ma_gig"}
-    assert abs(sum(p for p, _ in body.values()) - float(total[2].strip(" *"))) < 0.01 * float(total[2].strip(" *"))
-    pflop, hours = body["ig"]
+    assert abs(sum(p for p, _, _ in body.values()) - float(total[-4].strip(" *"))) < 0.01 * float(total[-4].strip(" *"))
+    for pflop, _, per_model in body.values():  # the models' columns add up to the grid's
+        assert abs(sum(per_model) - pflop) <= 0.01 * pflop
+    pflop, hours, _ = body["ig"]
     assert abs(hours - pflop * 1e15 / (100e12 * 3600)) < 0.01 * hours  # hours at the given peak
     assert body["ma_gig"][0] > body["eig"][0] > body["ig"][0]  # decoder backward > decoder forward > classifier
+
+
+def test_vit_b16_unit_costs_at_224():
+    """torchvision ViT-B/16 at 224 on the meta device: 17.56 G multiply-adds per forward (its published count),
+    attention included; the forward+backward to the input about twice that."""
+    unit = flops.unit_flops("vit_b16", 224, "none")
+    assert abs(unit["classifier_f"] / 2e9 - 17.56) < 0.05
+    assert 1.9 < unit["classifier_fb"] / unit["classifier_f"] < 2.2

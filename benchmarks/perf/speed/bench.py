@@ -332,14 +332,17 @@ class SpeedBench:
     # -- estimate calibration -------------------------------------------------------------------------------
     def calibrate_estimate_models(self):
         c = self.cfg
-        size = table1_grid().size
+        grid = table1_grid()
+        vae_due = c.image_size != grid.size  # the VAE's per-row times at the grid's 256 px, measured once
         for m in c.estimate_models:
+            size = grid.size_of(m)  # each model at its own input size (the ViT at 224)
             if m == c.model and c.image_size == size:
                 continue
             try:
                 model = build_model(m, c.num_classes, self.device, c.channels_last, c.seed)
-                first = m == next(e for e in c.estimate_models if not (e == c.model and c.image_size == size))
-                self.calibrate(model, m, size, vae=first and c.image_size != size)
+                vae = vae_due and size == grid.size
+                self.calibrate(model, m, size, vae=vae)
+                vae_due = vae_due and not vae
                 del model
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

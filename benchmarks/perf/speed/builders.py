@@ -18,11 +18,13 @@ STAND_IN_MODEL = "resnet18"
 
 
 def model_config(name: str) -> dict[str, Any]:
-    """``configs/model/<name>.yaml`` as a dict ({} when there is none)."""
+    """``configs/model/<name>.yaml`` as a dict ({} when there is none); of a global config (vit_b16, which also
+    sets the dataset's image size), its ``model`` section."""
     import yaml
 
     path = MODEL_CONFIGS / f"{name}.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    cfg = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+    return cfg["model"] if isinstance(cfg.get("model"), dict) and "arch" not in cfg else cfg
 
 
 def model_norm(name: str) -> tuple:
@@ -42,13 +44,12 @@ def build_model(name: str, num_classes: int, device: torch.device, channels_last
         import timm
 
         model = timm.create_model("test_resnet", pretrained=False, num_classes=num_classes)
-    elif cfg_path.exists() and name != "mnist_cnn":
-        import yaml
-
+    elif cfg_path.exists() and name not in ("mnist_cnn", "timm", "torchvision"):
         from attribution.classifiers import build_classifier
 
-        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg = model_config(name)
         cfg.update(pretrained=False, checkpoint=None, num_classes=num_classes, in_chans=3)
+        cfg["mean"], cfg["std"] = model_norm(name)  # one-channel models (mnist_vit) run on RGB images here
         model = build_classifier(**cfg).model
     else:
         import timm

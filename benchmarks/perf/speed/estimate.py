@@ -20,11 +20,15 @@ class Grid:
     methods: tuple[str, ...]                   # in the papers' row order (the registry's ``order``)
     models: tuple[str, ...]
     datasets: tuple[tuple[str, int, int], ...]  # (label, images, classes) per dataset
-    size: int                                   # the models' input size (px)
+    size: int                                   # the largest input size of the models (px)
+    sizes: tuple[int, ...] = ()                 # each model's input size (px): 256 the CNNs, 224 the ViT
 
     @property
     def images(self) -> int:
         return sum(n for _, n, _ in self.datasets)
+
+    def size_of(self, model: str) -> int:
+        return dict(zip(self.models, self.sizes)).get(model, self.size)
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,15 +48,17 @@ def table1_grid() -> Grid:
                      for d in axes["dataset"])
     methods = tuple(sorted(axes["method"], key=lambda m: (attribution.method_info(m).order, m)))
     models = tuple(axes["model"])
-    size = max(int(model_config(m).get("input_size") or 256) for m in models)
-    return Grid(methods, models, datasets, size)
+    sizes = tuple(int(model_config(m).get("input_size") or 256) for m in models)
+    return Grid(methods, models, datasets, max(sizes), sizes)
 
 
-def default_costs(vae=None) -> dict[tuple[str, int], dict[str, float]]:
-    """cost(256, 256) of every table-1 method with its paper defaults, per dataset class count (AGI depends on it)."""
+def default_costs(vae=None, size: int | None = None) -> dict[tuple[str, int], dict[str, float]]:
+    """cost(size, size) (default: the grid's largest size, 256) of every table-1 method with its paper defaults,
+    per dataset class count (AGI depends on it)."""
     import attribution
 
     grid = table1_grid()
+    size = size or grid.size
     if vae is None:
         vae = build_vae("small", torch.device("cpu"))  # cost() does not depend on the VAE; any adapter builds
     out = {}
@@ -69,7 +75,7 @@ def default_costs(vae=None) -> dict[tuple[str, int], dict[str, float]]:
             if "num_classes" in params:
                 kw["num_classes"] = n_cls
             try:
-                out[(name, n_cls)] = attribution.build_method(name, **kw).cost(grid.size, grid.size)
+                out[(name, n_cls)] = attribution.build_method(name, **kw).cost(size, size)
             except Exception:  # noqa: BLE001
                 pass
     return out
@@ -88,13 +94,15 @@ def table1_estimate(rows, cfg_key, costs) -> tuple[str, float | None]:
     lines, assumptions = [], []
     per_model_t = {}
     for m in grid.models:
-        t = calibration_times(rows, device, m, grid.size, autocast, cl)
+        s_m = grid.size_of(m)  # each model at its own input size (the ViT at 224)
+        t = calibration_times(rows, device, m, s_m, autocast, cl)
         if "classifier_fb" in t and "classifier_f" in t:
-            per_model_t[m] = (t, f"measured ({m}, {grid.size}x{grid.size})")
+            per_model_t[m] = (t, f"measured ({m}, {s_m}x{s_m})")
         elif base_t:
-            scale = 1.0 if size == grid.size else px
+            scale = (s_m / size) ** 2
             per_model_t[m] = ({k: v * scale for k, v in base_t.items() if k.startswith("classifier")},
-                              f"assumed = {model} at {size}x{size}" + (f" x {px:.1f} (pixels)" if scale != 1 else ""))
+                              f"assumed = {model} at {size}x{size}" + (f" x {scale:.1f} (pixels)" if scale != 1
+                                                                       else ""))
     if vae_256:
         vt, vnote = vae_256, f"measured at {grid.size}x{grid.size}"
     else:
