@@ -115,3 +115,11 @@ def test_ig2_finds_the_representation_layer_of_timm_and_torchvision_vits():
         m = attribution.build_method("ig2", steps=3, n_references=1)
         attr = m(model, x, torch.tensor([0, 1]))
         assert attr.shape == x.shape and torch.isfinite(attr).all()
+
+
+def test_tables_place_the_vit_first_and_label_it():
+    from benchmarks.report.names import display_model, model_order
+
+    assert model_order(["inception_v1", "vgg16", "vit_b16", "resnet18"]) == ["vit_b16", "resnet18", "vgg16",
+                                                                            "inception_v1"]
+    assert display_model("vit_b16") == display_model("vit_b_16") == "ViT-B/16"

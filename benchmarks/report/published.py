@@ -53,6 +53,7 @@ MODEL_ALIASES = {
     "vgg16": "vgg16", "vgg": "vgg16", "tvvgg16": "vgg16",
     "incv1": "inception_v1", "inceptionv1": "inception_v1", "inception": "inception_v1",
     "googlenet": "inception_v1", "tvgooglenet": "inception_v1",
+    "vitb16": "vit_b16", "vit": "vit_b16", "vitb": "vit_b16",
 }
 DATASET_ALIASES = {
     "imagenet": "imagenet", "imagenet1k": "imagenet", "ilsvrc2012": "imagenet", "imagenetval": "imagenet",
