@@ -143,6 +143,7 @@ function show(e, im){
   im.scores.forEach(s => { h += "<tr><td class='m'>" + esc(s.method) + '</td><td>' + esc(s.status) + '</td>' +
     s.values.map(v => '<td>' + (v === null ? '–' : v.toPrecision(4)) + '</td>').join('') + '</tr>'; });
   h += "</table></div><div id='img-curves' class='chart'></div>"; view.innerHTML = h;
+  view.setAttribute('data-curves', im.curves ? '1' : '0');
   if (im.curves) Plotly.newPlot('img-curves', im.curves.data, im.curves.layout, cfg);
 }
 function fill(){

@@ -1,0 +1,195 @@
+"""Open a report in a real headless browser (Chromium through selenium): check it and take its screenshot.
+
+``python -m benchmarks.report.screenshot <out_dir> [--png PATH] [--check]`` loads ``<out_dir>/report.html`` in
+headless Chromium, and
+
+- ``--check``: reports JavaScript errors (the browser's console at level SEVERE), that every choice of the
+  selector (dataset, model, metric) draws a leaderboard chart whose numbers equal ``table.csv``, that every image
+  of the per-image browser shows its maps, and that no file of the folder names an absolute path of this machine;
+- writes a screenshot of the page's top (default ``<out_dir>/report.png``).
+
+Needs the ``selenium`` package, a Chromium binary and its driver (Debian: ``apt-get install chromium
+chromium-driver``); :func:`missing` says what is absent.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "chrome")
+DRIVER = ("chromedriver",)
+
+
+def _which(names) -> str | None:
+    for n in names:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+def missing() -> list[str]:
+    """What a headless-browser check needs and this machine lacks (empty: all there)."""
+    out = []
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        out.append("the selenium package (pip install selenium)")
+    if _which(CHROMIUM) is None:
+        out.append("a Chromium binary (apt-get install chromium)")
+    if _which(DRIVER) is None:
+        out.append("chromedriver (apt-get install chromium-driver)")
+    return out
+
+
+def open_browser(width: int = 1400, height: int = 1100):
+    """A headless Chromium driven by selenium, with the console log kept."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = _which(CHROMIUM)
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--allow-file-access-from-files", f"--window-size={width},{height}"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=opts, service=Service(_which(DRIVER)))
+
+
+def load(driver, out_dir) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(Path(out_dir, "report.html").resolve().as_uri())
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def js_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def absolute_paths(out_dir, needles=None) -> list[str]:
+    """Files of ``out_dir`` (every file, binary ones too) that contain an absolute folder of this machine."""
+    out_dir = Path(out_dir)
+    needles = needles or [str(out_dir.resolve()), str(Path.home()), str(Path.cwd())]
+    needles = sorted({n for n in needles if len(n) > 1}, key=len, reverse=True)
+    hits = []
+    for f in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+        data = f.read_bytes()
+        for n in needles:
+            if n.encode() in data:
+                hits.append(f"{f.relative_to(out_dir)}: {n}")
+                break
+    return hits
+
+
+def check(driver, out_dir) -> list[str]:
+    """Everything :mod:`this module's <benchmarks.report.screenshot>` ``--check`` checks; returns the problems."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    load(driver, out_dir)
+    problems = [f"JavaScript error: {m}" for m in js_errors(driver)]
+    if not driver.execute_script("return typeof Plotly !== 'undefined'"):
+        return problems + ["Plotly did not load"]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    keys = driver.execute_script("return JSON.parse(document.getElementById('board-data').textContent).keys")
+    table = pd.read_csv(out_dir / "table.csv")
+    seen = []
+
+    def options(sel_id):
+        return [o.get_attribute("value") for o in Select(driver.find_element(By.ID, sel_id)).options]
+
+    for dataset in options("sel-dataset"):  # every choice of the selector, chosen as a user does (change events)
+        Select(driver.find_element(By.ID, "sel-dataset")).select_by_value(dataset)
+        for model in options("sel-model"):
+            Select(driver.find_element(By.ID, "sel-model")).select_by_value(model)
+            for key in options("sel-metric"):
+                Select(driver.find_element(By.ID, "sel-metric")).select_by_value(key)
+                seen.append(key)
+                problems += _check_drawn(driver, key, table)
+    if sorted(seen) != sorted(keys):
+        problems.append(f"the selector offers {sorted(seen)}, the report holds {sorted(keys)}")
+    problems += [f"JavaScript error: {m}" for m in js_errors(driver)]
+    n_images = driver.execute_script(
+        "const I = JSON.parse(document.getElementById('browser-data').textContent);"
+        "return Object.values(I).reduce((s, e) => s + e.images.length, 0)")
+    if n_images:  # every image of every (dataset, model): its maps load and its curves are drawn
+        for dm in options("img-dm"):
+            Select(driver.find_element(By.ID, "img-dm")).select_by_value(dm)
+            for item in driver.find_elements(By.CSS_SELECTOR, "#img-list div"):
+                item.click()
+                WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+                    "const i = document.querySelector('#img-view img'); return i && i.complete"))
+                state = driver.execute_script(
+                    "const i = document.querySelector('#img-view img'), c = document.getElementById('img-curves');"
+                    "return [i.naturalWidth, c ? c.querySelectorAll('.main-svg').length : 0,"
+                    " document.getElementById('img-view').getAttribute('data-curves') === '1']")
+                if not state[0]:
+                    problems.append(f"per-image browser {dm} {item.get_attribute('data-id')}: maps did not load")
+                if state[2] and not state[1]:
+                    problems.append(f"per-image browser {dm} {item.get_attribute('data-id')}: no curves drawn")
+    problems += [f"absolute path in {h}" for h in absolute_paths(out_dir)]
+    return problems
+
+
+def _check_drawn(driver, key, table) -> list[str]:
+    """The leaderboard of ``key`` is drawn and its numbers are table.csv's means of that (dataset, model, column)."""
+    dataset, model, column = key.split("|")
+    drawn = driver.execute_script(
+        "const g = document.getElementById('leaderboard');"
+        "return {key: document.body.getAttribute('data-drawn'), svg: g.querySelectorAll('.main-svg').length,"
+        " points: g.querySelectorAll('.point').length, x: g.data ? g.data[0].x : null}")
+    if drawn["key"] != key or not drawn["svg"] or not drawn["points"]:
+        return [f"{key}: no leaderboard chart drawn ({drawn['points']} points)"]
+    rows = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["column"] == column)]
+    want = sorted(float(v) for v in rows["mean"] if isinstance(v, float) and math.isfinite(v))
+    got = sorted(float(v) for v in drawn["x"])
+    if len(want) != len(got) or any(not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(want, got)):
+        return [f"{key}: leaderboard numbers {got} differ from table.csv {want}"]
+    if drawn["points"] != len(want):
+        return [f"{key}: {drawn['points']} points drawn for {len(want)} methods"]
+    return []
+
+
+def screenshot(driver, out_dir, png=None) -> Path:
+    """A PNG of the page's first screen (selector, leaderboard, start of the comparison)."""
+    out_dir = Path(out_dir)
+    load(driver, out_dir)
+    png = Path(png) if png else out_dir / "report.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(png))
+    return png
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.report.screenshot", description=__doc__.split("\n")[0])
+    ap.add_argument("out_dir")
+    ap.add_argument("--png", help="where the screenshot goes (default <out_dir>/report.png)")
+    ap.add_argument("--check", action="store_true", help="check the report in the browser before the screenshot")
+    a = ap.parse_args(argv)
+    lack = missing()
+    if lack:
+        print("cannot open a headless browser: missing " + ", ".join(lack), file=sys.stderr)
+        return 2
+    driver = open_browser()
+    try:
+        if a.check:
+            problems = check(driver, a.out_dir)
+            for p in problems:
+                print("problem: " + p, file=sys.stderr)
+            if problems:
+                return 1
+            print("report checks passed")
+        print(screenshot(driver, a.out_dir, a.png))
+    finally:
+        driver.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
