@@ -2,7 +2,7 @@
 what it returns, per image, and a bad option fails before any work naming the key."""
 import pytest
 import torch
-from helpers.models import MEAN, STD, SmoothNet, normalized_images
+from helpers.models import MEAN, STD, SmoothNet, normalized_images, tiny_vit
 
 import attribution
 from attribution import UnknownNameError, UnknownOptionError
@@ -22,11 +22,12 @@ def test_columns_are_declared_with_a_direction(name):
     assert all(c.direction in ("max", "min") and c.label for c in info.columns)
 
 
+@pytest.mark.parametrize("model", ["cnn", "vit"])
 @pytest.mark.parametrize("name", METRICS)
-def test_returns_its_registered_columns_per_image(name):
+def test_returns_its_registered_columns_per_image(name, model):
     x, y = normalized_images(3, 16, seed=2), torch.tensor([0, 1, 2])
     metric = attribution.build_metric(name, mean=MEAN, std=STD, **FAST.get(name, {}))
-    out = metric(SmoothNet().eval(), x, torch.randn_like(x), y)
+    out = metric(SmoothNet().eval() if model == "cnn" else tiny_vit(), x, torch.randn_like(x), y)
     for col in attribution.metric_info(name).columns:
         assert col.key in out, (name, col.key, sorted(out))
         assert out[col.key].shape == (3,), (name, col.key)
