@@ -96,6 +96,9 @@ def main(argv=None) -> int:
     print("writing tables, figures and report ...", flush=True)
     for line in finalize(out_dir):
         print("  " + line)
+    from .report.screenshot import take
+
+    print("  " + take(out_dir), flush=True)  # report.png by headless Chromium, where it is installed
     table = out_dir / "table.md"
     if table.exists():
         print("\n" + table.read_text())

@@ -166,6 +166,23 @@ def screenshot(driver, out_dir, png=None) -> Path:
     return png
 
 
+def take(out_dir, png=None) -> str:
+    """Best effort, for ``make demo``: the screenshot of ``<out_dir>/report.html`` as ``<out_dir>/report.png``;
+    returns a line saying what happened (never raises: a machine without Chromium gets the report without it)."""
+    lack = missing()
+    if lack:
+        return "report screenshot skipped: missing " + ", ".join(lack)
+    try:
+        driver = open_browser()
+        try:
+            p = screenshot(driver, out_dir, png)
+        finally:
+            driver.quit()
+    except Exception as e:  # noqa: BLE001 -- the screenshot is optional, the report is written
+        return f"report screenshot failed: {type(e).__name__}: {e}".splitlines()[0]
+    return f"benchmarks.report.screenshot: {Path(p).name}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.report.screenshot", description=__doc__.split("\n")[0])
     ap.add_argument("out_dir")
