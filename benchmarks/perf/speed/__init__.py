@@ -36,7 +36,8 @@ goals of ``configs/perf/goals.yaml``) and
 ``<device>`` is ``cpu`` or ``cuda-<gpu name>``.
 
 Models have random weights (nothing is downloaded): ``tiny`` = timm ``test_resnet``; ``resnet18``, ``vgg16``,
-``inception_v1`` = the harness's ``configs/model/*.yaml`` architectures; any other timm name works too. Inputs are
+``inception_v1``, ``vit_b16`` (torchvision ViT-B/16: ``--image-size 224``), ``mnist_vit`` (``--image-size 28``) = the
+harness's ``configs/model/*.yaml`` architectures; any other timm name works too. Inputs are
 normalised with the model config's mean/std (models without one: ``resnet18``'s). The table-1 grid of the estimate
 (methods, models, datasets and their image and class counts) is ``configs/experiment/table1.yaml``'s. The images
 are smooth random pictures; targets are the model's own predictions. The latent methods get a diffusers

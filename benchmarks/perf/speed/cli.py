@@ -74,7 +74,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="CPU smoke benchmark: tiny model (timm test_resnet) at 32x32, n_steps 32, batch 8, small VAE")
-    p.add_argument("--model", default=None, help="tiny | resnet18 | vgg16 | inception_v1 | any timm name")
+    p.add_argument("--model", default=None,
+                   help="tiny | resnet18 | vgg16 | inception_v1 | vit_b16 (at 224) | mnist_vit (at 28) | any timm name")
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--n-steps", type=int, default=None, help="n_steps of the path methods (IG2: steps = n + 1)")
