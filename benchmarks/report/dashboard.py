@@ -190,11 +190,49 @@ def cost_figure(g: pd.DataFrame, cost: pd.DataFrame, label: str):
     return fig
 
 
+def agreement_figure(sm: pd.DataFrame):
+    """Metric agreement of one (dataset, model): the Spearman correlation, across methods, of the metrics' scores
+    (each oriented so that higher is better: +1 = the two metrics rank the methods alike), and beside it each
+    method's mean rank over the metrics that tell methods apart (unflagged). None below 3 methods or 2 metrics."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    sm = sm[sm["mean"].map(_finite)].drop_duplicates(["column", "variant"])
+    sign = np.where(sm["direction"] == "max", 1.0, -1.0)
+    wide = (sm.assign(score=sm["mean"].astype(float) * sign)
+            .pivot(index="variant", columns="column", values="score"))
+    labels = sm.drop_duplicates("column").set_index("column")["label"]
+    wide = wide.dropna(axis=1, thresh=3)
+    wide = wide.loc[:, wide.nunique() > 1]
+    if wide.shape[0] < 3 or wide.shape[1] < 2:
+        return None
+    corr = wide.rank().corr(min_periods=3)
+    seen = labels.value_counts()
+    msets = sm.drop_duplicates("column").set_index("column")["metric_set"]
+    names = [labels[c] if seen[labels[c]] == 1 else f"{msets[c]}: {labels[c]}" for c in corr.columns]
+    flagged = set(sm.loc[sm.get("flag", pd.Series("", index=sm.index)).fillna("") != "", "column"])
+    use = [c for c in wide.columns if c not in flagged and not str(c).startswith("completeness")] or list(wide.columns)
+    mean_rank = wide[use].rank(ascending=False).mean(axis=1).sort_values(ascending=False)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.24,
+                        subplot_titles=["rank correlation between metrics (across methods)",
+                                        f"mean rank over {len(use)} metrics (1 = best)"])
+    z = np.round(corr.to_numpy(dtype=float), 3)
+    fig.add_trace(go.Heatmap(z=[[None if not np.isfinite(v) else v for v in row] for row in z], x=names, y=names,
+                             zmin=-1, zmax=1, colorscale="RdBu", colorbar=dict(x=0.52, len=0.9, thickness=14),
+                             hovertemplate="%{y} vs %{x}: ρ = %{z}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=mean_rank.round(3).tolist(), y=[display_method(v) for v in mean_rank.index],
+                         orientation="h", marker_color="#5b7fa8", showlegend=False,
+                         hovertemplate="%{y}: mean rank %{x}<extra></extra>"), row=1, col=2)
+    fig.update_layout(template="plotly_white", height=max(360, 80 + 22 * len(names)),
+                      margin=dict(l=10, r=20, t=50, b=10))
+    return fig
+
+
 def build(summary: pd.DataFrame, comparison: pd.DataFrame | None) -> dict:
     """{"keys": [...], "labels": {...}, "leaderboard": {key: fig}, "forest": {...}, "cost": {...},
     "numbers": {key: {variant label: mean}}}; a key is ``dataset|model|column``."""
     out = {"keys": [], "labels": {}, "leaderboard": {}, "forest": {}, "cost": {}, "numbers": {}, "datasets": [],
-           "models": {}}
+           "models": {}, "agreement": {}}
     if summary is None or summary.empty:
         return out
     s = summary.copy()
@@ -205,6 +243,9 @@ def build(summary: pd.DataFrame, comparison: pd.DataFrame | None) -> dict:
         for m in model_order(sd["model"]):
             sm = sd[sd["model"] == m]
             cost = cost_all[(cost_all["dataset"] == d) & (cost_all["model"] == m)]
+            af = agreement_figure(sm)
+            if af is not None:
+                out["agreement"][f"{d}|{m}"] = _fig_json(af)
             for col in dict.fromkeys(sm["column"]):
                 g = sm[sm["column"] == col].drop_duplicates("variant")
                 if not g["mean"].map(_finite).any():

@@ -75,6 +75,13 @@ rate over the untied images. Every row is in <code>comparison.csv</code>.</p>
 measured per batch, so they carry no interval.</p>
 <div id='cost' class='chart'></div>
 </div>
+<div id='agreement-section'>
+<h2>Metric agreement</h2>
+<p class='cap'>For the chosen dataset and model: Spearman correlation, across methods, of every two metrics' scores
+(oriented so that higher is better: +1 = they rank the methods alike), and each method's mean rank over the metrics
+that tell methods apart (no ⚠; completeness left out). Needs 3 methods or more.</p>
+<div id='agreement' class='chart'></div>
+</div>
 """
 
 _BROWSER_HTML = """
@@ -113,6 +120,9 @@ function draw(){
   if (fo) Plotly.react('forest', fo.data, fo.layout, cfg); else Plotly.purge('forest');
   document.getElementById('cost-section').style.display = co ? '' : 'none';
   if (co) Plotly.react('cost', co.data, co.layout, cfg); else Plotly.purge('cost');
+  const ag = B.agreement[sd.value + '|' + sm.value];
+  document.getElementById('agreement-section').style.display = ag ? '' : 'none';
+  if (ag) Plotly.react('agreement', ag.data, ag.layout, cfg); else Plotly.purge('agreement');
   document.body.setAttribute('data-drawn', k);
 }
 function metrics(){

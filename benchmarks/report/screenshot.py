@@ -143,7 +143,9 @@ def _check_drawn(driver, key, table) -> list[str]:
     drawn = driver.execute_script(
         "const g = document.getElementById('leaderboard');"
         "return {key: document.body.getAttribute('data-drawn'), svg: g.querySelectorAll('.main-svg').length,"
-        " points: g.querySelectorAll('.point').length, x: g.data ? g.data[0].x : null}")
+        " points: g.querySelectorAll('.point').length, x: g.data ? g.data[0].x : null,"
+        " agree: document.getElementById('agreement-section').style.display !== 'none',"
+        " agree_svg: document.querySelectorAll('#agreement .main-svg').length}")
     if drawn["key"] != key or not drawn["svg"] or not drawn["points"]:
         return [f"{key}: no leaderboard chart drawn ({drawn['points']} points)"]
     rows = table[(table["dataset"] == dataset) & (table["model"] == model) & (table["column"] == column)]
@@ -151,6 +153,8 @@ def _check_drawn(driver, key, table) -> list[str]:
     got = sorted(float(v) for v in drawn["x"])
     if len(want) != len(got) or any(not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(want, got)):
         return [f"{key}: leaderboard numbers {got} differ from table.csv {want}"]
+    if drawn["agree"] and not drawn["agree_svg"]:
+        return [f"{key}: the metric agreement section is shown without a chart"]
     if drawn["points"] != len(want):
         return [f"{key}: {drawn['points']} points drawn for {len(want)} methods"]
     return []

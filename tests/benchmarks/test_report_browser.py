@@ -52,6 +52,7 @@ def test_report_in_headless_browser(report_dir, driver):
     # nothing empty: the selector offers exactly the (dataset, model, column)s with a finite mean
     assert sorted(board["keys"]) == sorted(set(scored["dataset"] + "|" + scored["model"] + "|" + scored["column"]))
     assert "tiny|tinynet|diffid.diffid" in board["keys"] and board["forest"] and board["cost"]
+    assert list(board["agreement"]) == ["tiny|tinynet"]  # 3 methods: the metric agreement heatmap
     # the flagged (unreadable) image is counted in the leaderboard's labels
     ticks = board["leaderboard"]["tiny|tinynet|diffid.diffid"]["data"][0]["y"]
     assert any("(1 flagged)" in t for t in ticks)
