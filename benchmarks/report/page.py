@@ -1,12 +1,15 @@
-"""A self-contained HTML report per experiment folder.
+"""A self-contained report folder per experiment.
 
 ``write_report(out_dir)`` (or ``python -m benchmarks.report <out_dir>``) reads the store, (re)writes the tables
 (:mod:`benchmarks.report.table`), draws the curve figures into ``<out_dir>/figures/`` (:mod:`.figures`), and
-writes ``<out_dir>/report.html`` holding: the tables of every metric set (best bold, second underlined, interval
-in the hover text), the paired comparison with the baseline, the comparison with the published numbers, every PNG
-under ``figures/`` (curves, and the attribution grids the runner saved there), and the provenance of the rows
-(commits, package versions, devices, config hashes, evaluated-id manifests). Images are embedded as base64 so the
-file can be mailed or attached on its own.
+writes ``<out_dir>/report.html``: one selector (dataset, model, metric) over the Plotly figures of
+:mod:`.dashboard` (leaderboard with bootstrap intervals, paired comparison as a forest plot, cost against quality,
+metric agreement), the per-image browser (maps of every method on one colour scale, curves, scores, sorted by how
+much two methods disagree), the comparison with the published numbers, the tables and figures as collapsible
+blocks, and the provenance of the rows (versions, commits, devices, seeds, config hashes, manifests, the command).
+Plotly's JavaScript is the local file ``plotly.min.js`` and the PNGs are linked relatively, so the folder opens
+offline on its own; no file names a folder of the machine that wrote it (``embed=True`` puts the PNGs into the
+page as base64 instead). :mod:`.screenshot` opens it in headless Chromium to check it and take its picture.
 """
 from __future__ import annotations
 
@@ -263,8 +266,19 @@ def _provenance_block(df: pd.DataFrame, out_dir: Path) -> str:
             f"<ul><li>report written by <code>{cmd}</code></li></ul>" + _provenance(df, out_dir) + "</details>")
 
 
+def _finite_json(obj):
+    """``obj`` with every non-finite float as None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_json(v) for v in obj]
+    return obj
+
+
 def _json_script(name: str, obj) -> str:
-    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str)
+    text = json.dumps(_finite_json(obj), separators=(",", ":"), allow_nan=False, default=str)
     return f"<script type='application/json' id='{name}'>" + text.replace("</", "<\\/") + "</script>"
 
 
