@@ -106,7 +106,7 @@ def leaderboard_figure(g: pd.DataFrame, label: str, direction: str, flag: str = 
     rnd = g[g["method"] == "random"]
     if len(rnd):
         fig.add_vline(x=float(rnd["mean"].iloc[0]), line_dash="dash", line_color=_GREY,
-                      annotation_text="random map", annotation_position="top")
+                      annotation_text="random map", annotation_position="top right")
     arrow = "↑ higher is better" if direction == "max" else "↓ lower is better"
     title = f"{label} ({arrow})" + (f"<br><sup>⚠ {html.escape(flag)}</sup>" if flag else "")
     fig.update_layout(title=dict(text=title, font=dict(size=14)), template="plotly_white",
