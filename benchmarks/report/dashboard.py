@@ -376,6 +376,15 @@ def _curve_figure(rows: pd.DataFrame, curve_cols: dict[str, list[str]]):
     return fig
 
 
+def _cache_for(g: pd.DataFrame, v: str, model_dir: Path, caches: dict) -> Path | None:
+    """The cache folder of variant ``v``: ``<method>-<its config hash>-*`` (the latest), else its method's."""
+    rows = g[g["variant"] == v]
+    method = str(rows["method"].iloc[0])
+    h = str(rows["method_hash"].iloc[0]) if "method_hash" in rows.columns else ""
+    own = [d for d in model_dir.glob(f"{method}-{h}*") if d.is_dir()] if h else []
+    return max(own, key=lambda d: d.stat().st_mtime) if own else caches.get(method)
+
+
 def image_browser(out_dir: Path, df: pd.DataFrame, summary: pd.DataFrame,
                   max_images: int = MAX_BROWSER_IMAGES) -> dict:
     """{"dataset|model": {"methods": [...], "images": [{id, png, scores, curves, disagree}], "pairs": [...]}}."""
@@ -409,15 +418,12 @@ def image_browser(out_dir: Path, df: pd.DataFrame, summary: pd.DataFrame,
         if sp.exists():
             with np.load(sp) as z:
                 pixels = {str(i): p for i, p in zip(z["ids"], z["pixels"])}
-        variants = [v for v in dict.fromkeys(g["variant"]) if str(v).split("[")[0] in caches
-                    or g.loc[g["variant"] == v, "method"].iloc[0] in caches]
-        if not variants:
-            continue
         from .names import _variant_sort_key
 
-        variants = _variant_sort_key(variants)
-        cache_of = {v: caches.get(str(v).split("[")[0], caches.get(g.loc[g["variant"] == v, "method"].iloc[0]))
-                    for v in variants}
+        cache_of = {v: _cache_for(g, v, model_dir, caches) for v in dict.fromkeys(g["variant"])}
+        variants = _variant_sort_key([v for v, d in cache_of.items() if d is not None])
+        if not variants:
+            continue
         ids = list(pixels) + [i for i in dict.fromkeys(g["image_id"].astype(str)) if i not in pixels]
         ids = [i for i in ids if all((cache_of[v] / _file_name(i)).exists() for v in variants)][:max_images]
         if not ids:
