@@ -4,10 +4,10 @@ One compressed ``.npz`` per image:
 ``<out_dir>/cache/<dataset>/<model>/<method>-<method_hash>/<image id, made file-safe>-<hash of id>.npz``
 holding
 
-- ``attr``: the attribution. With ``dtype="float16"`` (the default) it is stored as ``attr / scale`` in float16
-  with ``scale = max |attr|`` per image in float32, so tiny probability-gradient values keep float16's full
-  relative precision (about 5e-4 of the largest value) instead of underflowing;
-  ``dtype="float32"`` stores it unchanged.
+- ``attr``: the attribution, in float32 by default (``dtype="float32"``: every score comes from the map the method
+  returned). ``dtype="float16"`` halves the space: the map is stored as ``attr / scale`` in float16 with
+  ``scale = max |attr|`` per image in float32 (about 5e-4 of the largest value), and since rounding reorders
+  near-tied pixels it CHANGES the scores of ranking metrics (DiffID, insertion/deletion): use it for space only.
 - ``completeness`` (NaN if the method is not a path method), ``seconds`` (attribution time per image),
   ``passes_fb`` / ``passes_f`` (classifier rows per image).
 
@@ -40,7 +40,7 @@ def _scale(attr: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isfinite(s) & (s > 0), s, torch.ones_like(s))
 
 
-def roundtrip(attr: torch.Tensor, dtype: str = "float16") -> torch.Tensor:
+def roundtrip(attr: torch.Tensor, dtype: str = "float32") -> torch.Tensor:
     """What reading ``attr`` ([B,...]) back from the cache gives: float32 on attr's device."""
     if dtype == "float32":
         return attr.float()
@@ -51,7 +51,7 @@ def roundtrip(attr: torch.Tensor, dtype: str = "float16") -> torch.Tensor:
 class AttributionCache:
     """Per-image attribution files of one (dataset, model, method config) run; ``enabled=False`` stores nothing."""
 
-    def __init__(self, out_dir, dataset: str, model: str, method: str, method_hash: str, dtype: str = "float16",
+    def __init__(self, out_dir, dataset: str, model: str, method: str, method_hash: str, dtype: str = "float32",
                  enabled: bool = True):
         if dtype not in DTYPES:
             raise ValueError(f"invalid cache dtype {dtype!r}: choose one of {list(DTYPES)}")

@@ -126,7 +126,7 @@ def _todo(setup: Setup, ids: list[str]) -> tuple[list[str], dict[str, dict[str, 
 def _cache(setup: Setup) -> AttributionCache:
     cache_cfg = setup.cfg.get("cache") or {}
     return AttributionCache(setup.out_dir, setup.dataset.name, setup.classifier.name, setup.method_name,
-                            f"{setup.method_hash}-{setup.setup_hash}", dtype=cache_cfg.get("dtype", "float16"),
+                            f"{setup.method_hash}-{setup.setup_hash}", dtype=cache_cfg.get("dtype", "float32"),
                             enabled=bool(cache_cfg.get("enabled", True)))
 
 
