@@ -149,7 +149,7 @@ def test_ctrl_c_on_the_command_line_ends_without_traceback(tmp_path):
 
     from test_run import HERE, ROOT
 
-    conf = write_conf(tmp_path, {"n": 8}, {"delay": 0.05})
+    conf = write_conf(tmp_path, {"n": 60}, {"delay": 0.05})  # long enough that the signal lands mid-run under load
     out = tmp_path / "out"
     args = base_overrides(conf, out, "batch_size=1")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "HYDRA_FULL_ERROR": "0"}
