@@ -153,8 +153,10 @@ def test_ctrl_c_on_the_command_line_ends_without_traceback(tmp_path):
     out = tmp_path / "out"
     args = base_overrides(conf, out, "batch_size=1")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]), "HYDRA_FULL_ERROR": "0"}
+    # a pytest-xdist worker ignores SIGINT and a child would inherit that: give it the default disposition back
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.run", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     parts = out / "store" / "parts"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 2 and proc.poll() is None:
