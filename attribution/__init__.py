@@ -36,13 +36,12 @@ def variant_name(name: str, options: dict | None = None, noise=None, post=None) 
     return _variant_name(name, options or {}, noise, post)
 
 
-def variant_display(variant: str, latex: bool = False) -> str:
-    """A variant's table label: "GIG + IDGI", "SIG + EG", "IG (SG)" (the registry's display or LaTeX name)."""
+def variant_display(variant: str) -> str:
+    """A variant's table label: "GIG + IDGI", "SIG + EG", "IG (SG)" (from the registry's display name)."""
     base, tokens = split_variant(variant)
     if base not in METHODS:
         return str(variant)
-    info = METHODS.info(base)
-    return variant_label(info.latex if latex else info.display, tokens)
+    return variant_label(METHODS.info(base).display, tokens)
 
 
 def method_info(name: str) -> MethodInfo:

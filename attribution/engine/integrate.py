@@ -123,7 +123,7 @@ def integrate_rule(model, points_at: Callable[[torch.Tensor], torch.Tensor], rul
     def per_chunk() -> int:
         return max(1, evaluator.chunk_size(device, row_shape) // max(1, batch))
 
-    f_start = f_end = None
+    ends = {0: None, segments: None}  # f at the path's two ends, by boundary index
     if spacing == "adaptive":
         probes = uniform_boundaries(probe_intervals(rule, evaluations)).to(device)
         f_probe = []
@@ -134,7 +134,7 @@ def integrate_rule(model, points_at: Callable[[torch.Tensor], torch.Tensor], rul
                                            target.repeat_interleave(a.shape[1])).view(batch, -1))
         f_probe = torch.cat(f_probe, 1)
         bounds = adaptive_boundaries(probes, f_probe, segments).to(device)
-        f_start, f_end = f_probe[:, 0], f_probe[:, -1]
+        ends = {0: f_probe[:, 0], segments: f_probe[:, -1]}
     else:
         bounds = uniform_boundaries(segments).to(device).expand(batch, -1)
     quad = quadrature(rule, bounds)
@@ -151,19 +151,15 @@ def integrate_rule(model, points_at: Callable[[torch.Tensor], torch.Tensor], rul
         if rule != "left":
             steps = steps * quad.scale[k:e].to(steps).view(1, -1, *([1] * (steps.dim() - 2)))
         total.add(grads, scores, steps)
-        for end, at in (("start", 0), ("end", segments)):
-            if (f_start if end == "start" else f_end) is not None or not lo <= at <= hi:
+        for at in ends:
+            if ends[at] is not None or not lo <= at <= hi:
                 continue
             hit = (tag_index == at).nonzero()
             if not len(hit) and bool((quad.tag_index == at).any()):
                 continue  # a later chunk takes the gradient there, and f with it
-            f = scores[:, int(hit[0])] if len(hit) else evaluator.score(model, bpts[:, at - lo], target)
-            if end == "start":
-                f_start = f
-            else:
-                f_end = f
+            ends[at] = scores[:, int(hit[0])] if len(hit) else evaluator.score(model, bpts[:, at - lo], target)
         k = e
-    return total.finish(f_end), f_start, f_end
+    return total.finish(ends[segments]), ends[0], ends[segments]
 
 
 def completeness_error(attr: torch.Tensor, f_end: torch.Tensor, f_start: torch.Tensor) -> torch.Tensor:

@@ -107,6 +107,18 @@ class AttributionMethod:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def check_references(references: torch.Tensor | None) -> torch.Tensor | None:
+    """A reference bank (IG2, Expected Gradients): a non-empty float tensor [M,C,H,W] in the classifier's input space,
+    returned detached in float32 (None stays None)."""
+    if references is None:
+        return None
+    if (not isinstance(references, torch.Tensor) or references.dim() != 4 or not references.is_floating_point()
+            or len(references) == 0):
+        raise ConfigError(f"references must be a non-empty float tensor [M,C,H,W]; got {type(references).__name__} "
+                          f"{tuple(getattr(references, 'shape', ()))}")
+    return references.detach().float()
+
+
 def check_baseline(baseline):
     """A baseline name ("black" | "mean" | "blur" | "zero" | "expected") or a tensor."""
     if not isinstance(baseline, torch.Tensor):
@@ -163,11 +175,7 @@ class PathMethod(AttributionMethod):
 
     def set_references(self, references: torch.Tensor | None) -> None:
         """The reference bank of Expected Gradients: [M,C,H,W] float images in the classifier's input space."""
-        if references is not None and (not isinstance(references, torch.Tensor) or references.dim() != 4
-                                       or not references.is_floating_point() or len(references) == 0):
-            raise ConfigError(f"references must be a non-empty float tensor [M,C,H,W]; got "
-                              f"{type(references).__name__} {tuple(getattr(references, 'shape', ()))}")
-        self.references = None if references is None else references.detach().float()
+        self.references = check_references(references)
 
     def baseline_for(self, x: torch.Tensor) -> torch.Tensor:
         if self._baseline_rows is not None:
@@ -208,9 +216,13 @@ class PathMethod(AttributionMethod):
         return Attribution(mean(out.attr), mean(out.f_start), mean(out.f_end))
 
     def cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
-        """The path's cost (:meth:`path_cost`), times ``n_samples`` with Expected Gradients."""
-        cost = self.path_cost(height, width)
+        """One path's cost (:meth:`one_path_cost`), times ``n_samples`` with Expected Gradients."""
+        cost = self.one_path_cost(height, width)
         return {k: v * self.n_samples for k, v in cost.items()} if self.expected else cost
+
+    def one_path_cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
+        """Passes per image of one path: :meth:`path_cost`, as the subclass documents it."""
+        return self.path_cost(height, width)
 
     def path_cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
         """Documented passes per image of one path."""
@@ -264,9 +276,9 @@ class FixedPathMethod(PathMethod):
         return integrate_rule(model, points_at, self.rule, self.spacing, self.evaluations(), target,
                               self.evaluator, **kw)
 
-    def cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
+    def one_path_cost(self, height: int = 256, width: int = 256) -> dict[str, float]:
         cost = dict(self.path_cost(height, width))
         if not self.default_grid:  # same gradient budget; forwards of the rule (endpoints, probes)
             cost["fb"] = self.evaluations()
             cost["f"] = rule_forwards(self.rule, self.spacing, self.evaluations())
-        return {k: v * self.n_samples for k, v in cost.items()} if self.expected else cost
+        return cost

@@ -48,7 +48,7 @@ import torch.nn as nn
 
 from ..engine.objective import target_score
 from ..errors import ConfigError, check, check_bool, check_choice, check_int, check_real
-from .base import Attribution, AttributionMethod, register_method
+from .base import Attribution, AttributionMethod, check_references, register_method
 
 REFERENCE_MODES = ("random", "first")
 _WRAPPER_ATTRS = ("model", "module", "net")
@@ -166,16 +166,11 @@ class IG2(AttributionMethod):
     # -- reference bank ------------------------------------------------------------------------------
     def set_references(self, references: torch.Tensor | None) -> None:
         """Set the reference bank: [M,C,H,W] float images in the classifier's input space (None = use the batch)."""
-        if references is None:
-            self.references = None
-            return
-        if not isinstance(references, torch.Tensor) or references.dim() != 4 or not references.is_floating_point():
-            raise ConfigError(f"references must be a float tensor [M,C,H,W]; got {type(references).__name__} "
-                              f"{tuple(getattr(references, 'shape', ()))}")
-        if references.shape[0] < self.n_references:
+        references = check_references(references)
+        if references is not None and references.shape[0] < self.n_references:
             raise ConfigError(f"the reference bank holds {references.shape[0]} images but n_references="
                               f"{self.n_references}")
-        self.references = references.detach().float()
+        self.references = references
 
     def _bank(self, x: torch.Tensor):
         """(bank [M,C,H,W] on x.device, excluded [B,M] bool)."""

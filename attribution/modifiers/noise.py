@@ -29,21 +29,20 @@ from __future__ import annotations
 import torch
 
 from ..engine.seeding import randn_per_image
-from ..errors import ConfigError, check, check_choice, check_int, check_real
+from ..errors import check, check_choice, check_int, check_real
 from ..methods.base import Attribution, AttributionMethod
+from .wrapper import MethodWrapper
 
 KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
-class NoiseTunnel(AttributionMethod):
+class NoiseTunnel(MethodWrapper):
     """``kind`` ("smoothgrad" | "smoothgrad_sq" | "vargrad") over ``samples`` noisy copies of each image, noise
     stdev ``sigma`` x the image's value range, draws seeded by ``seed`` (see the module docstring)."""
 
     def __init__(self, method: AttributionMethod, kind: str = "smoothgrad", samples: int = 16, sigma: float = 0.15,
                  seed: int = 0):
-        if not isinstance(method, AttributionMethod):
-            raise ConfigError(f"invalid noise.method={method!r}: an AttributionMethod instance")
-        self.method = method
+        super().__init__(method, "noise")
         self.kind = check_choice("noise.kind", kind, KINDS)
         self.samples = check_int("noise.samples", samples, 1)
         check(kind != "vargrad" or samples >= 2, "noise.samples", samples,
@@ -51,12 +50,7 @@ class NoiseTunnel(AttributionMethod):
         self.sigma = check_real("noise.sigma", sigma, 0.0)
         self.seed = check_int("noise.seed", seed, 0, allowed="a non-negative integer")
         self.name = f"{method.name}+{kind}"
-        self.needs_vae = method.needs_vae
         self.is_path = kind == "smoothgrad" and bool(method.is_path)
-        # shared, not copied: the base's normalisation and its evaluator (so max_batch and chunking are its own)
-        self.norm = method.norm
-        self.evaluator = method.evaluator
-        self.objective = method.objective
 
     def noisy_copies(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x + eps [B, n, C,H,W], sigma_x [B]) for x [B,C,H,W]."""

@@ -35,6 +35,7 @@ import torch
 
 from ..errors import ConfigError, UnknownOptionError, check_bool, check_choice, check_int, check_real
 from ..methods.base import Attribution, AttributionMethod
+from .wrapper import MethodWrapper
 
 # PAIR's segmentation constants (saliency.core.xrai)
 SCALES = (50, 100, 150, 250, 500, 1200)
@@ -169,7 +170,7 @@ def xrai(image: np.ndarray, attr: np.ndarray, *, area_threshold: float = 1.0, al
     return out.reshape(h, w), regions
 
 
-class XRAI(AttributionMethod):
+class XRAI(MethodWrapper):
     """XRAI over ``method``'s map. Options as PAIR's ``XRAIParameters`` names them, with its defaults:
     ``area_threshold`` (fraction of the image the full loop covers before the rest is merged, in [0, 1]),
     ``algorithm`` ("full" | "fast"), ``min_pixel_diff`` (fewest new pixels a region must add; PAIR's
@@ -178,8 +179,7 @@ class XRAI(AttributionMethod):
     is_path = False
 
     def __init__(self, method: AttributionMethod, **options):
-        if not isinstance(method, AttributionMethod):
-            raise ConfigError(f"invalid method={method!r}: an AttributionMethod")
+        super().__init__(method, "post")
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise UnknownOptionError(f"xrai got unknown option(s) {[f'post.{k}' for k in unknown]}; "
@@ -190,10 +190,7 @@ class XRAI(AttributionMethod):
         self.min_pixel_diff = check_int("post.min_pixel_diff", opts["min_pixel_diff"], 1)
         self.flatten_xrai_segments = check_bool("post.flatten_xrai_segments", opts["flatten_xrai_segments"])
         _skimage()
-        super().__init__(objective=method.objective, mean=method.norm.mean, std=method.norm.std)
-        self.method, self.norm, self.evaluator = method, method.norm, method.evaluator
         self.name = f"{method.name}+xrai"
-        self.needs_vae = method.needs_vae
 
     def attribute(self, model, x: torch.Tensor, target: torch.Tensor) -> Attribution:
         x, target = self._check_inputs(x, target)
