@@ -156,8 +156,9 @@ def dedupe(df: pd.DataFrame) -> pd.DataFrame:
 def _read(paths: Sequence[Path]) -> pd.DataFrame | None:
     frames = []
     for p in paths:
-        try:
-            frames.append(pd.read_parquet(p))
+        try:  # one open file: a writer's rename onto p mid-read cannot mix two files' bytes
+            with open(p, "rb") as fh:
+                frames.append(pd.read_parquet(fh))
         except FileNotFoundError:
             return None  # folded into a shard file by a concurrent writer: list again
     frames = [f for f in frames if len(f)]
