@@ -39,15 +39,22 @@ def test_ig_on_the_embedded_vit_equals_captum_left_riemann(vit_and_digits):
 
 
 def test_ig_completeness_on_the_embedded_vit(vit_and_digits):
-    """The left Riemann sum's relative completeness error on the trained ViT at the papers' 200 steps: below 1e-3
-    on the typical digit, falling with the steps on every digit. Single digits stay above 1e-3 at 200 steps, as
-    on the trained CNN: the path crosses the decision boundary sharply there (measured on the full-budget
-    models over 32 digits: ViT median 2e-4, max 2.6e-2; CNN median 1.1e-3, max 8.6e-2)."""
+    """Completeness |sum(attr) - (f(x) - f(x'))| / |f(x) - f(x')| of IG on the trained ViT at the papers' 200 steps.
+
+    - Gauss-Legendre nodes (``rule="gausslegendre"``, same 199 gradients): below 1e-3 on every digit.
+    - The papers' left Riemann sum: below 1e-3 on the typical digit, falling with the steps on every digit. Single
+      digits stay above it: their path dips (the target probability falls from 0.99 to 0.14 and climbs back to
+      0.998), so f(x) - f(x') is ~1e-2 and the relative error is ill-conditioned (measured on the full-budget ViT,
+      32 digits: left median 2e-4, max 2.6e-2; Gauss-Legendre median 8e-7, max 3e-4)."""
     clf, x, y = vit_and_digits
-    c200 = attribution.build_method("ig", n_steps=200, mean=clf.mean, std=clf.std).attribute(clf.model, x, y)
-    c1000 = attribution.build_method("ig", n_steps=800, mean=clf.mean, std=clf.std).attribute(clf.model, x, y)
-    assert float(c200.completeness.median()) < 1.5e-3, c200.completeness
-    assert (c1000.completeness < c200.completeness).all() and float(c1000.completeness.median()) < 5e-4
+
+    def errors(**kw):
+        return attribution.build_method("ig", mean=clf.mean, std=clf.std, **kw).attribute(clf.model, x, y).completeness
+
+    gl, left, left_more = errors(n_steps=200, rule="gausslegendre"), errors(n_steps=200), errors(n_steps=800)
+    assert float(gl.max()) < 1e-3, gl
+    assert float(left.median()) < 1e-3, left
+    assert (left_more < left).all() and float(left_more.median()) < 5e-4
 
 
 def _set_fused(model, fused: bool):
