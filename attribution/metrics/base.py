@@ -32,6 +32,9 @@ class Metric(Chunked):
     #: True where a NaN value can only come from NaN/Inf model outputs (not from a rule that skips an image, as
     #: PIC's): the harness then flags the image's row
     nan_means_bad_output = False
+    #: True where the metric scores a map against the image's ground-truth object mask: the harness then calls
+    #: ``metric(model, x, attr, target, mask=m)`` with ``m`` [B,1,H,W] bool (attribution.metrics.localisation)
+    needs_ground_truth = False
 
     def __init__(self, mean=None, std=None, max_batch: int | None = None):
         self.norm = Normalizer(mean, std)

@@ -9,7 +9,7 @@ from attribution import UnknownNameError, UnknownOptionError
 
 #: small settings that keep each contract fast (the Quantus set is slow per call: one representative runs here,
 #: the adapter's own tests cover the others)
-FAST = {"insertion_deletion": {"step": 64}, "pic": {"num_data_points": 200}}
+FAST = {"insertion_deletion": {"step": 64}, "pic": {"num_data_points": 200}, "top_k_intersection": {"k": 32}}
 METRICS = [m for m in attribution.available_metrics() if not m.startswith("quantus")] + ["quantus_pixel_flipping"]
 
 
@@ -27,7 +27,9 @@ def test_columns_are_declared_with_a_direction(name):
 def test_returns_its_registered_columns_per_image(name, model):
     x, y = normalized_images(3, 16, seed=2), torch.tensor([0, 1, 2])
     metric = attribution.build_metric(name, mean=MEAN, std=STD, **FAST.get(name, {}))
-    out = metric(SmoothNet().eval() if model == "cnn" else tiny_vit(), x, torch.randn_like(x), y)
+    gt = {"mask": torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3} \
+        if metric.needs_ground_truth else {}  # localisation metrics score against a ground-truth mask
+    out = metric(SmoothNet().eval() if model == "cnn" else tiny_vit(), x, torch.randn_like(x), y, **gt)
     for col in attribution.metric_info(name).columns:
         assert col.key in out, (name, col.key, sorted(out))
         assert out[col.key].shape == (3,), (name, col.key)
