@@ -5,6 +5,10 @@ option names; ``info(name)`` returns the entry's facts (display name, paper orde
 columns), so that every consumer (tables, the demo's sweep, the speed study) asks the registry instead of keeping
 its own list.
 
+Installed packages add entries without a fork: a class (or a module whose import registers one) named by an entry
+point of the group ``attribution.methods`` or ``attribution.metrics`` is loaded on the registry's first query, once;
+a plugin that fails to load stops with one line naming its package and entry point (:class:`PluginError`).
+
 Option names follow the class hierarchy: a class declares only its own options and passes ``**kwargs`` on to its
 base, and the accepted names are the union along the MRO up to the first ``__init__`` without ``**kwargs``.
 """
@@ -16,9 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnknownNameError, UnknownOptionError
+from .errors import ConfigError, UnknownNameError, UnknownOptionError
 
 _NO_DEFAULT = inspect.Parameter.empty
+#: the entry-point group whose plugins each registry loads (``[project.entry-points."attribution.methods"]``)
+PLUGIN_GROUPS = {"method": "attribution.methods", "metric": "attribution.metrics"}
+
+
+class PluginError(ConfigError):
+    """An installed plugin (an entry point of :data:`PLUGIN_GROUPS`) failed to load."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +120,43 @@ def option_defaults(factory: Callable) -> dict[str, Any]:
 class Registry:
     """Maps config names to factories; builds them with checked option names; keeps each entry's facts."""
 
-    def __init__(self, kind: str, make_info: Callable[..., Any] | None = None):
+    def __init__(self, kind: str, make_info: Callable[..., Any] | None = None, group: str | None = None):
         self.kind = kind
         self._make_info = make_info
         self._entries: dict[str, Callable[..., Any]] = {}
         self._info: dict[str, Any] = {}
+        self.group = group or PLUGIN_GROUPS.get(kind)
+        self._plugins: str = "unloaded"  # "unloaded" | "loading" | "loaded"
+        self._plugin_error: PluginError | None = None
+
+    def load_plugins(self) -> None:
+        """Import the entry points of ``self.group`` (once); an entry point naming an unregistered class or
+        function registers it under the entry point's name."""
+        if self._plugin_error is not None:
+            raise self._plugin_error
+        if self._plugins != "unloaded" or not self.group:
+            return
+        self._plugins = "loading"  # a plugin's own import queries the registry: no second load
+        from importlib.metadata import entry_points
+
+        try:
+            for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
+                self._load_one(ep)
+        finally:
+            self._plugins = "loaded"
+
+    def _load_one(self, ep) -> None:
+        dist = getattr(getattr(ep, "dist", None), "name", None) or ep.value.split(":")[0].split(".")[0]
+        try:
+            obj = ep.load()
+            if callable(obj) and not any(f is obj for f in self._entries.values()) and ep.name not in self._entries:
+                self.register(ep.name)(obj)
+        except Exception as e:  # noqa: BLE001 - any failure of a plugin's import is reported in one line
+            why = " ".join(f"{type(e).__name__}: {e}".split())
+            self._plugin_error = PluginError(
+                f"{self.kind} plugin of package {dist!r} failed to load (entry point {self.group}: "
+                f"{ep.name} = {ep.value}): {why}. Fix that package or uninstall it (pip uninstall {dist})")
+            raise self._plugin_error from None
 
     def register(self, name: str, **facts: Any) -> Callable:
         def deco(factory: Callable) -> Callable:
@@ -134,12 +176,15 @@ class Registry:
         self._info.pop(name, None)
 
     def names(self) -> list[str]:
+        self.load_plugins()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
+        self.load_plugins()
         return name in self._entries
 
     def get(self, name: str) -> Callable:
+        self.load_plugins()
         if name not in self._entries:
             close = difflib.get_close_matches(str(name), self.names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -108,6 +108,10 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     device = select_device(cfg.get("device", "auto"))
 
     mcfg = method_config(cfg, _cli_method_keys(overrides))
+    if "_target_" in mcfg:  # a method class of the user's own package (benchmarks.run.plugins)
+        from .plugins import target_method
+
+        mcfg["name"] = target_method(mcfg.pop("_target_"), mcfg.get("name"))
     name = mcfg.pop("name", None)
     if name is None:
         raise ValueError("the method config has no 'name' key")
@@ -315,3 +319,13 @@ def preflight(cfgs: Sequence[dict[str, Any]]) -> None:
                      f"{next(c['checkpoint_dir'] for c in cfgs if 'checkpoint_dir' in c)!r}; set checkpoint_dir=... "
                      "or ATTRIBUTION_CHECKPOINTS=...): <checkpoint_dir>/classifier_<dataset>/<model>_best.pt")
         raise PreflightError(f"cannot start: {len(problems)} problem(s)\n  - " + "\n  - ".join(problems) + "\n" + hint)
+
+
+def _plugin_configs() -> None:
+    """Methods of installed packages (entry points) get a ``method=<name>`` config (:mod:`.plugins`)."""
+    from .plugins import register_plugin_configs
+
+    register_plugin_configs()
+
+
+_plugin_configs()
