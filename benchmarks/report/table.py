@@ -468,6 +468,9 @@ def write_bundle(t: Tables, out_dir) -> dict[str, Path]:
     if t.published is not None and not t.published.empty:
         put("published_comparison.md", pub.comparison_markdown(t.published))
         put("published_comparison.csv", t.published.to_csv(index=False, lineterminator="\n"))
+    from .agreement import write_agreement  # Kendall tau between metrics, summary ranking
+
+    paths.update(write_agreement(t.summary, out_dir))
     return paths
 
 
