@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from test_run import _folder_and_timm_configs, base_overrides, run_inproc
+from test_run import _folder_and_timm_configs, base_overrides, run_inproc, write_conf
 
 from attribution.errors import ConfigError
 from benchmarks.io.store import load_store
@@ -65,3 +65,33 @@ def test_tables_show_the_classifiers_accuracy():
     df.loc[df.image_id == df.image_id.iloc[0], "pred"] = 99  # one of 12 images misclassified
     md = tab.build_tables(df, ["diffid"], baseline=None, n_boot=50, published=False).markdown()
     assert "Classifier top-1 accuracy on the evaluated images: R18 0.917 (12 images)" in md
+
+
+def test_a_method_class_of_your_own_package_runs_from_a_target_in_your_config_folder(tmp_path, monkeypatch):
+    from attribution.errors import ConfigError as CE
+    from attribution.methods import METHODS
+
+    (tmp_path / "my_own_methods.py").write_text(
+        "from attribution.methods.grad_input import GradientInput\n\n\n"
+        "class HalvedGradInput(GradientInput):\n"
+        "    def _attribute(self, model, x, target):\n"
+        "        out = super()._attribute(model, x, target)\n"
+        "        out.attr = out.attr / 2\n"
+        "        return out\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    conf = write_conf(tmp_path)
+    (conf / "method" / "halved.yaml").write_text(yaml.safe_dump(
+        {"_target_": "my_own_methods.HalvedGradInput", "name": "halved_gxi", "baseline": "black"}))
+    (conf / "method" / "nowhere.yaml").write_text(yaml.safe_dump({"_target_": "no_such_pkg_xyz.M", "name": "x"}))
+    out = tmp_path / "out"
+    try:
+        run_inproc([*base_overrides(conf, out), "method=halved"])
+        run_inproc([*base_overrides(conf, out), "method=t_gi"])
+    finally:
+        METHODS.unregister("halved_gxi")
+    df = load_store(out)
+    assert sorted(set(df["method"])) == ["grad_input", "halved_gxi"]
+    ok = df[df.status == "ok"].set_index(["method", "image_id"])["completeness.completeness_error"]
+    assert len(ok) == 12 and (ok["halved_gxi"] != ok["grad_input"]).all()  # its own maps, not G×I's
+    with pytest.raises(CE, match=r"invalid method._target_='no_such_pkg_xyz.M'.*No module named"):
+        run_inproc([*base_overrides(conf, tmp_path / "o2"), "method=nowhere"])
