@@ -127,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "list":
-        return _list(rest)
+        from .errors import ConfigError
+
+        try:
+            return _list(rest)
+        except ConfigError as e:  # a plugin that fails to load: its one line, no traceback
+            print(f"attribution-bench list: {e}", file=sys.stderr)
+            return 2
     if cmd in TOOLS:
         return _tool(cmd, rest)
     print(f"attribution-bench: unknown command {cmd!r}; choose from list, {', '.join(TOOLS)}", file=sys.stderr)
