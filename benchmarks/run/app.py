@@ -257,6 +257,9 @@ def _importable_in_workers() -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    from ..sweep import plugin_path
+
+    plugin_path()  # the supervised SLURM launcher (hydra/launcher=slurm, slurm_cpu), for Hydra and for the jobs
 
 
 def main() -> None:
