@@ -130,11 +130,11 @@ def _executor(params: dict[str, Any], executor_name: str = "slurm"):
     return executor
 
 
-def write_record(sweep_dir: Path, out_dir: Path, tasks: list[Task]) -> Path:
+def write_record(sweep_dir: Path, out_dir: Path, tasks: list[Task], submitted_at: str) -> Path:
     """``sweep.json``: what ``python -m benchmarks.sweep`` shows without the launcher."""
     from ..io.store import atomic_write_text
 
-    record = {"out_dir": str(out_dir), "submitted_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    record = {"out_dir": str(out_dir), "submitted_at": submitted_at,
               "launcher_log": str(sweep_dir / LOG_NAME),
               "tasks": [{"index": t.index, "overrides": t.label, "job_id": t.job_id, "stdout": str(t.job.paths.stdout),
                          "stderr": str(t.job.paths.stderr), "outcome": t.outcome, "state": t.state, "why": t.why}
@@ -250,7 +250,8 @@ def launch(launcher, job_overrides, initial_job_idx: int):
         jobs = executor.map_array(launcher, *zip(*job_params))
         tasks = [Task(p[2], p[0], j) for p, j in zip(job_params, jobs)]
         arrays = sorted({t.job_id.split("_")[0] for t in tasks})
-        write_record(sweep_dir, out_dir, tasks)
+        submitted = time.strftime("%Y-%m-%d %H:%M:%S")
+        write_record(sweep_dir, out_dir, tasks, submitted)
         for t in tasks:
             log.info("#%d %s: job %s", t.index, t.label, t.job_id)
         log.info("submitted %d tasks to partition %s (array %s). Progress without the launcher: python -m "
@@ -260,7 +261,7 @@ def launch(launcher, job_overrides, initial_job_idx: int):
             with cancel_on_signal(arrays):
                 watch(tasks)
         finally:
-            write_record(sweep_dir, out_dir, tasks)
+            write_record(sweep_dir, out_dir, tasks, submitted)
         failed = [t for t in tasks if t.outcome == "failed"]
         if not failed:
             return [t.value for t in tasks]
