@@ -310,7 +310,8 @@ def _score(ctx: RunContext, b: Batch) -> None:
             continue
         sel = torch.tensor(need, device=device)
         try:
-            vals = metric(ctx.model, xs[sel], a[sel], ts[sel])
+            by_method = {"method": setup.method} if getattr(metric, "needs_method", False) else {}
+            vals = metric(ctx.model, xs[sel], a[sel], ts[sel], **by_method)
         except MemoryError as err:  # name the metric and its command-line key
             raise MemoryError(f"metric {mname!r}: {err}; set it with ++metrics.{mname}.max_batch=N") from err
         for key, v in vals.items():
