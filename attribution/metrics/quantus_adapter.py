@@ -22,7 +22,9 @@ quantus_sufficiency                    Sufficiency                  scalar (depe
 quantus_infidelity                     Infidelity                   scalar
 =====================================  ===========================  ====================================
 
-Output keys: ``<registered name>`` [B] and, for curve metrics, ``<registered name>_curve`` [B, K]. The scalar of a
+Output keys: ``<registered name>`` [B], ``unchanged`` [B] (1.0 where Quantus warned that the perturbation
+"didn't cause change in input" for that image, e.g. a baseline equal to the image: its score measures nothing, and
+the tables flag the metric) and, for curve metrics, ``<registered name>_curve`` [B, K]. The scalar of a
 curve metric is Quantus's own ``utils.calculate_auc`` of that image's curve (trapezoid, dx = 1, i.e. in step
 units, as ``get_auc_score`` averages); for ROAD it is the mean over ``percentages`` of the per-image top-1
 correctness (Quantus only reports the mean curve over images; the adapter keeps the per-image rows).
@@ -227,15 +229,19 @@ class QuantusMetric(Metric):
         if self.softmax is not None:
             call["softmax"] = self.softmax
         state = np.random.get_state() if self.seed is not None else None
+        unchanged = _watch_unchanged(metric)
         try:
             if self.seed is not None:
                 np.random.seed(self.seed)
             with numpy_trapz(), self._quiet():
                 scores = metric(**call)
-                return self._to_outputs(scores, x.device)
+                out = self._to_outputs(scores, x.device)
         finally:
             if state is not None:
                 np.random.set_state(state)
+        flags = (unchanged + [False] * len(x))[: len(x)]
+        out["unchanged"] = torch.tensor(flags, dtype=torch.float32, device=x.device)
+        return out
 
     @contextlib.contextmanager
     def _quiet(self):
@@ -294,6 +300,51 @@ class QuantusMetric(Metric):
         auc = np.asarray([float(qutils.calculate_auc(cv)) for cv in curves])
         return {self.name: torch.tensor(auc, dtype=torch.float32, device=device),
                 f"{self.name}_curve": torch.tensor(curve, dtype=torch.float32, device=device)}
+
+
+#: the start of the warning Quantus issues, per image, when the perturbation left the input as it was
+NO_CHANGE = "The settings for perturbing input e.g., 'perturb_func' didn't cause change in input"
+
+
+def _warned_no_change(caught) -> bool:
+    return any(str(w.message).startswith(NO_CHANGE) for w in caught)
+
+
+def _watch_unchanged(metric) -> list[bool]:
+    """Wrap this Quantus object's ``evaluate_batch`` to record, per image, whether Quantus warned that its
+    perturbation changed nothing. The warning names no image: a batch that warns is evaluated again image by image
+    for the flags alone (scores and NumPy's random state as the batch left them); its warnings go on as issued."""
+    flags: list[bool] = []
+    batch_fn = metric.evaluate_batch
+
+    def one_by_one(batch: dict, n: int) -> list[bool]:
+        state, out = np.random.get_state(), []
+        try:
+            for i in range(n):
+                one = {k: v[i:i + 1] if isinstance(v, np.ndarray) and len(v) == n else v for k, v in batch.items()}
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    batch_fn(**one)
+                out.append(_warned_no_change(caught))
+        except Exception:  # noqa: BLE001 - a metric that cannot take one image: the whole batch is flagged
+            out = [True] * n
+        finally:
+            np.random.set_state(state)
+        return out
+
+    def evaluate_batch(**batch):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = batch_fn(**batch)
+        n = len(batch["x_batch"])
+        hit = _warned_no_change(caught)
+        flags.extend(one_by_one(batch, n) if hit and n > 1 else [hit] * n)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return result
+
+    metric.evaluate_batch = evaluate_batch
+    return flags
 
 
 class _FromQuantus(logging.Filter):

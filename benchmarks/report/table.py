@@ -149,7 +149,7 @@ def resolve_metric_set(name: str, df: pd.DataFrame) -> tuple[str, list[Metric]]:
                 out.append((label or column, column, direction))
         return "custom", out
     picked = [c for c in df.columns if (c.startswith(name + ".") or (name == "quantus" and c.startswith("quantus")))
-              and not c.endswith(("_curve", "_skip")) and _is_scalar_numeric(df[c])]
+              and not c.endswith(("_curve", "_skip", "." + UNCHANGED_KEY)) and _is_scalar_numeric(df[c])]
     out = []
     for c in picked:
         metric, _, key = c.partition(".")
@@ -222,7 +222,7 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
                              metric_set=set_name, label=label, column=column, direction=direction, mean=mean,
                              lo=lo, hi=hi, n=n, n_ok=n_ok, n_flagged=n_flag, rank=0, statistic=stat, flag=""))
     out = pd.DataFrame(rows, columns=cols)
-    for key, why in separation_flags(df, out, alpha=alpha).items():
+    for key, why in {**separation_flags(df, out, alpha=alpha), **unchanged_flags(df, out)}.items():
         sel = (out["dataset"] == key[0]) & (out["model"] == key[1]) & (out["column"] == key[2])
         out.loc[sel, "flag"] = why
     for _, g in out.groupby(["dataset", "model", "column"], sort=False):
@@ -288,6 +288,29 @@ def separation_flags(df: pd.DataFrame, summary: pd.DataFrame, alpha: float = 0.0
         if not any(b and np.isfinite(p) and p < alpha for b, p in zip(better, adj)):
             flags[(dataset, model, column)] = (f"no method scores better than the random map (paired Wilcoxon, "
                                                f"Holm, α = {alpha})")
+    return flags
+
+
+#: a metric's per-image output saying its perturbation left the input as it was (Quantus's warning)
+UNCHANGED_KEY = "unchanged"
+
+
+def unchanged_flags(df: pd.DataFrame, summary: pd.DataFrame) -> dict[tuple[str, str, str], str]:
+    """(dataset, model, column) -> why, for the columns of a metric whose ``<metric>.unchanged`` output is 1 on some
+    evaluated image (Quantus warned that its perturbation "didn't cause change in input")."""
+    flags = {}
+    for (dataset, model, column), _ in summary.groupby(["dataset", "model", "column"], sort=False):
+        flag_col = f"{str(column).partition('.')[0]}.{UNCHANGED_KEY}"
+        if column == flag_col or flag_col not in df.columns:
+            continue
+        sub = df[(df["dataset"] == dataset) & (df["model"] == model)]
+        if "status" in sub.columns:
+            sub = sub[sub["status"] == "ok"]
+        vals = pd.to_numeric(sub[flag_col], errors="coerce").dropna()
+        k = int((vals > 0).sum())
+        if k:
+            flags[(dataset, model, column)] = (f"its perturbation left the input unchanged on {k} of {len(vals)} "
+                                               f"scored rows (Quantus: 'perturb_func didn't cause change in input')")
     return flags
 
 
