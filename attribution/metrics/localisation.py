@@ -167,5 +167,21 @@ class TopKIntersection(LocalisationMetric):
         return tki
 
 
-__all__ = ["LocalisationMetric", "PointingGame", "EnergyPointingGame", "RelevanceMassAccuracy",
+__all__ = ["check_masks_available", "LocalisationMetric", "PointingGame", "EnergyPointingGame", "RelevanceMassAccuracy",
            "RelevanceRankAccuracy", "TopKIntersection"]
+
+
+def check_masks_available(dataset, metric_specs: dict) -> None:
+    """Before any work: a metric that needs ground truth, configured on a dataset whose samples carry no mask, is a
+    ConfigError naming the metric's key and the dataset key that gives masks. ``metric_specs``: {column: {"metric":
+    registered name, ...}} (the runner's metrics config)."""
+    from . import METRICS
+
+    if getattr(dataset, "has_masks", False):
+        return
+    for col, spec in metric_specs.items():
+        if getattr(METRICS.get(spec["metric"]), "needs_ground_truth", False):
+            raise ConfigError(f"metrics.{col} needs ground-truth object masks but dataset "
+                              f"{getattr(dataset, 'name', '?')!r} has none: use dataset=mnist_canvas, or give "
+                              f"+dataset.ground_truth=<folder> (oxford_pet: the trimaps; imagenet: the ILSVRC box "
+                              f"XML files), or drop it with metrics.{col}.enabled=false")

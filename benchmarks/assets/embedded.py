@@ -581,6 +581,11 @@ _RESOLVERS: dict[str, Callable[[], Path]] = {
     "mnist_vit": mnist_vit_path,
 }
 
+from . import canvas as _canvas  # noqa: E402  (the localisation suite: its assets resolve like these)
+
+ASSET_VERSION.update(_canvas.VERSIONS)
+_RESOLVERS.update(_canvas.RESOLVERS)
+
 __all__ = ["resolve_source", "cache_dir", "available_assets", "build_asset", "convert_efficientnet_lite",
            "train_mnist_classifier", "train_mnist_vae", "read_meta", "PHOTOS", "VAE_CONFIG", "MNIST_MEAN",
            "MNIST_STD", "MNIST_VIT_ARCH", "MNIST_VIT_KWARGS"]

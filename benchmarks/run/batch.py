@@ -311,6 +311,8 @@ def _score(ctx: RunContext, b: Batch) -> None:
         sel = torch.tensor(need, device=device)
         try:
             by_method = {"method": setup.method} if getattr(metric, "needs_method", False) else {}
+            if getattr(metric, "needs_ground_truth", False):  # localisation: the samples' object masks [B,1,H,W]
+                by_method["mask"] = torch.stack([b.good[score[j]][1].mask for j in need]).to(device)
             vals = metric(ctx.model, xs[sel], a[sel], ts[sel], **by_method)
         except MemoryError as err:  # name the metric and its command-line key
             raise MemoryError(f"metric {mname!r}: {err}; set it with ++metrics.{mname}.max_batch=N") from err

@@ -213,6 +213,7 @@ def build(setup: Setup) -> Setup:
     nothing is written into ``out_dir`` before all of them loaded."""
     import attribution
     from attribution.metrics import METRICS
+    from attribution.metrics.localisation import check_masks_available
 
     cfg = setup.cfg
     seed_everything(int(cfg.get("seed") or 0))
@@ -220,6 +221,7 @@ def build(setup: Setup) -> Setup:
     dcfg, manifest = manifests.choose(setup.out_dir, cfg["dataset"])
     setup.dataset = _build("dataset", resolve_embedded(dcfg))
     manifests.check_consistent(setup.out_dir, cfg["dataset"], list(setup.dataset.ids), manifest)
+    check_masks_available(setup.dataset, setup.metric_cfgs)  # localisation metrics: a dataset with masks
     setup.classifier = _build("model", resolve_embedded(cfg["model"]))
     n_ds, n_clf = getattr(setup.dataset, "num_classes", None), getattr(setup.classifier, "num_classes", None)
     if n_ds and n_clf and n_ds != n_clf:
