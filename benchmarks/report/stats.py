@@ -14,6 +14,8 @@ Everything here works on plain numpy arrays / pandas frames of per-image values 
   Wilcoxon p-value and the Holm-adjusted p-value (family = all comparisons in that (dataset, model, metric)
   cell, i.e. across methods); the win rate leaves ties out (a tie is no loss) and a pair without a common image
   gives no row.
+- :func:`image_sets`: the (dataset, model) cells whose methods were scored on different image sets (a partial
+  sweep): each method's image count and the shared ones, so tables warn and rank on the shared images.
 """
 from __future__ import annotations
 
@@ -37,7 +39,9 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05,
 
     The interval is the bias-corrected and accelerated (BCa) one of ``scipy.stats.bootstrap`` (Efron 1987), which
     keeps its coverage for skewed values and small n far better than the percentile interval; where BCa is
-    undefined (e.g. a median over heavily tied values) the percentile interval is given. Returns
+    undefined (e.g. a median over heavily tied values) the percentile interval is given. Callers pass the values
+    in a fixed order (the tables sort by image id), so the interval does not follow the store's row order, which
+    follows scheduling and resumes. Returns
     ``(estimate, lo, hi, n)``: with no values ``(nan, nan, nan, 0)``; with fewer than :data:`MIN_N` values the
     interval is ``(nan, nan)`` (n too small); identical values give the value as both bounds. Resampling is
     seeded by ``(seed, n)`` so a cell's interval does not depend on which other cells were computed.
@@ -203,3 +207,21 @@ def accuracy(rows) -> tuple[float, int]:
     if seen.empty:
         return float("nan"), 0
     return float((seen["pred"] == seen["label"]).mean()), int(len(seen))
+
+
+def image_sets(df: pd.DataFrame, unit: str = "variant", id_col: str = "image_id") -> dict[tuple, dict]:
+    """(dataset, model) -> ``{"images": {unit: n}, "shared": n, "shared_ids": ids, "all": n}`` for those whose units
+    were evaluated on different image sets (rows of any status count: a flagged image was evaluated). Cells where
+    every unit has the same images are left out."""
+    out = {}
+    if df is None or df.empty or unit not in df.columns or id_col not in df.columns:
+        return out
+    for (dataset, model), g in df.groupby(["dataset", "model"], sort=False):
+        sets = {u: frozenset(s.astype(str)) for u, s in g.groupby(unit, sort=False)[id_col]}
+        if len(set(sets.values())) <= 1:
+            continue
+        every = frozenset().union(*sets.values())
+        shared = frozenset.intersection(*sets.values())
+        out[(dataset, model)] = {"images": {u: len(v) for u, v in sets.items()}, "shared": len(shared),
+                                 "shared_ids": shared, "all": len(every)}
+    return out

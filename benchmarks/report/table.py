@@ -46,7 +46,7 @@ from .names import (  # noqa: F401
     model_order,
 )
 from .render import N_BOOT, Cell, Layout, comparison_markdown, render_html, render_latex, render_markdown  # noqa: F401
-from .stats import accuracy, bootstrap_ci, paired_comparisons
+from .stats import accuracy, bootstrap_ci, image_sets, paired_comparisons
 
 Metric = tuple[str, str, str]  # (label, column, direction "max" | "min")
 
@@ -207,6 +207,8 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
     status = df["status"] if "status" in df.columns else pd.Series("ok", index=df.index)
     rows = []
     for (dataset, model, variant), g in df.groupby(["dataset", "model", "variant"], sort=False):
+        if "image_id" in g.columns:  # by key: the interval does not follow the store's row order (scheduling)
+            g = g.sort_values("image_id", kind="stable", key=lambda s: s.astype(str))
         ok = status.loc[g.index] == "ok"
         n_ok, n_flag = int(ok.sum()), int((~ok).sum())
         for label, column, direction in metrics:
@@ -225,10 +227,13 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
     for key, why in {**separation_flags(df, out, alpha=alpha), **unchanged_flags(df, out)}.items():
         sel = (out["dataset"] == key[0]) & (out["model"] == key[1]) & (out["column"] == key[2])
         out.loc[sel, "flag"] = why
-    for _, g in out.groupby(["dataset", "model", "column"], sort=False):
+    differ = image_sets(df)  # methods scored on different images (a partial sweep): ranked on the shared ones
+    for (dataset, model, column), g in out.groupby(["dataset", "model", "column"], sort=False):
         if (g["flag"] != "").any():  # a column that does not tell methods apart ranks nobody
             continue
         vals = g["mean"].dropna()
+        if (dataset, model) in differ:
+            vals = shared_means(df, g, column, differ[(dataset, model)]["shared_ids"]).dropna()
         if vals.round(12).nunique() < 2:  # one method, or all tied: nothing to mark
             continue
         distinct = sorted(vals.round(12).unique(), reverse=g["direction"].iloc[0] == "max")
@@ -236,6 +241,22 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
             out.loc[vals.index[vals.round(12) == v], "rank"] = r
     out["rank"] = out["rank"].astype(int)
     return sort_paper_order(out)
+
+
+def shared_means(df: pd.DataFrame, g: pd.DataFrame, column: str, ids) -> pd.Series:
+    """The statistic of ``column`` per summary row of ``g`` over the images in ``ids`` only (status ok): what ranks
+    methods that were scored on different image sets."""
+    fn = np.median if statistic_of(column) == "median" else np.mean
+    sub = df[df["image_id"].astype(str).isin(ids)]
+    if "status" in sub.columns:
+        sub = sub[sub["status"] == "ok"]
+    out = {}
+    for i, r in g.iterrows():
+        v = pd.to_numeric(sub.loc[(sub["dataset"] == r["dataset"]) & (sub["model"] == r["model"])
+                                  & (sub["variant"] == r["variant"]), column], errors="coerce").to_numpy(float)
+        v = v[np.isfinite(v)]
+        out[i] = float(fn(v)) if v.size else np.nan
+    return pd.Series(out, dtype=float)
 
 
 #: runner columns measured once per batch (the batch's time or passes divided by its images)
@@ -357,6 +378,7 @@ def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layou
     if summary is None or summary.empty:
         return out
     flagged = status_counts(df) if df is not None else pd.DataFrame()
+    differ = image_sets(with_variants(df)) if df is not None and not df.empty else {}
     for dataset in dataset_order(summary["dataset"]):
         sd = summary[summary["dataset"] == dataset]
         for set_name in dict.fromkeys(sd["metric_set"]):
@@ -364,7 +386,10 @@ def layouts(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> list[Layou
             models = model_order(s["model"])
             metrics = list(dict.fromkeys(zip(s["label"], s["direction"])))
             rows = _variant_sort_key(s["variant"])
-            cells = {(r.variant, r.model, r.label): Cell(r.mean, r.lo, r.hi, int(r.n), int(r.rank), int(r.n_ok))
+            # where methods have different images, every cell with fewer than all of them shows its n
+            every = {m: differ.get((dataset, m), {}).get("all", 0) for m in models}
+            cells = {(r.variant, r.model, r.label): Cell(r.mean, r.lo, r.hi, int(r.n), int(r.rank),
+                                                         max(int(r.n_ok), every[r.model]))
                      for r in s.itertuples(index=False)}
             column_flags = {}
             if "flag" in s.columns:
@@ -415,6 +440,15 @@ class Tables:
         return render_html(self.layouts, self.n_boot)
 
 
+def different_images_note(dataset: str, model: str, sets: dict) -> str:
+    """The warning of a (dataset, model) whose methods were scored on different image sets."""
+    counts = ", ".join(f"{display_method(v)} {n}" for v, n in sets["images"].items())
+    return (f"⚠ {dataset} / {display_model(model)}: the methods were scored on different images ({counts} of "
+            f"{sets['all']}; {sets['shared']} shared): each cell shows its n, bold and underline rank the means on the "
+            f"shared images, and the paired comparisons use those only. A sweep with failed tasks? Re-run it to "
+            f"complete.")
+
+
 def anchor_variants(df: pd.DataFrame, name: str) -> list[str]:
     """The variants a comparison's anchor names: the variant itself, or every config of that method."""
     if "variant" not in df.columns:
@@ -459,6 +493,7 @@ def build_tables(df: pd.DataFrame, metric_sets: Sequence[str] | None = None, bas
         else:
             notes.append(f"comparison skipped: method {anchor!r} is not in the store (it holds "
                          f"{sorted(set(df['variant']))})")
+    notes += [different_images_note(d, m, sets) for (d, m), sets in image_sets(df).items()]  # table.md, console
     pcmp = pub.compare_with_published(summary) if published else pd.DataFrame()
     return Tables(summary, layouts(summary, df), cmp, pcmp, n_boot, notes)
 

@@ -54,13 +54,13 @@ def check_request(params: dict[str, Any], query: Callable[[str], list[dict]] = s
     cpus = int(params.get("cpus_per_task") or 1) * int(params.get("tasks_per_node") or 1)
     mem_mb = float(params.get("mem_gb") or 0) * 1024
     gpus = int(params.get("gpus_per_node") or 0)
-    checks = [  # (key, value asked, what a node offers, unit, offered per node)
-        ("gpus_per_node", gpus, "GPUs", lambda n: n["gpus"]),
-        ("cpus_per_task", cpus, "CPUs", lambda n: n["cpus"]),
-        ("mem_gb", mem_mb, "MB of memory", lambda n: n["mem_mb"]),
+    checks = [  # (key, value asked, what a node offers)
+        ("gpus_per_node", gpus, lambda n: n["gpus"]),
+        ("cpus_per_task", cpus, lambda n: n["cpus"]),
+        ("mem_gb", mem_mb, lambda n: n["mem_mb"]),
     ]
     fits = list(nodes)
-    for key, asked, unit, offer in checks:
+    for key, asked, offer in checks:
         ok = [n for n in fits if offer(n) >= asked]
         if not ok:
             best = max(offer(n) for n in fits)

@@ -1,7 +1,13 @@
 """A tiny sweep (2 methods x 2 shards) through Hydra's submitit launcher run as local processes, end to end:
-four jobs write their shards concurrently, the callback merges them into the tables when the sweep ends."""
+four jobs write their shards concurrently, the callback merges them into the tables when the sweep ends. Then what
+the SLURM launchers and the tables of a partial sweep do without a cluster: the request check against a partition,
+the presets, unequal image sets, order-independent intervals, the progress command (the real cluster:
+test_slurm.py)."""
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import pytest
 from test_run import base_overrides, cli, write_conf
 
@@ -44,3 +50,126 @@ def test_preflight_stops_a_sweep_before_any_job(tmp_path):
     assert p.returncode != 0
     assert "cannot start: 1 problem(s)" in p.stderr and "no_such_folder" in p.stderr
     assert not (out / "store").exists()  # no job ran, not even the ones whose data is there
+
+
+# ------------------------------------------------------------------- the SLURM launchers' checks (no cluster needed)
+NODES = [{"name": "n1", "cpus": 2, "mem_mb": 24105, "gpus": 0, "state": "idle"},
+         {"name": "n2", "cpus": 16, "mem_mb": 4096, "gpus": 0, "state": "idle"}]
+
+
+def _check(**params):
+    from benchmarks.sweep.resources import check_request
+
+    return check_request({"partition": "cpu", "timeout_min": 30, "nodes": 1, "tasks_per_node": 1, **params},
+                         query=lambda p: NODES if p == "cpu" else [], info=lambda p: {"MaxTime": "1:00:00"},
+                         default=lambda: "cpu", names=lambda: ["cpu"])
+
+
+@pytest.mark.parametrize("params, key, fix", [
+    ({"gpus_per_node": 1}, "hydra.launcher.gpus_per_node=1", "gpus_per_node=0"),
+    ({"cpus_per_task": 32}, "hydra.launcher.cpus_per_task=32", "cpus_per_task=16 or less"),
+    ({"mem_gb": 48}, "hydra.launcher.mem_gb=48", "mem_gb=23 or less"),
+    ({"timeout_min": 240}, "hydra.launcher.timeout_min=240", "timeout_min=60 or less"),
+    ({"nodes": 3}, "hydra.launcher.nodes=3", "nodes=2 or less"),
+    ({"partition": "gpu"}, "hydra.launcher.partition=gpu", "choose one of: cpu"),
+])
+def test_a_request_no_node_meets_fails_naming_the_key(params, key, fix):
+    from benchmarks.sweep.resources import RequestError
+
+    with pytest.raises(RequestError) as e:
+        _check(**{"cpus_per_task": 1, "mem_gb": 1, "gpus_per_node": 0, **params})
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(key) and fix in msg
+
+
+def test_a_request_one_node_meets_passes():
+    # 16 CPUs on n2 and 20 GB on n1, but not on one node: 16 CPUs with 8 GB fits no node
+    assert _check(cpus_per_task=2, mem_gb=20, gpus_per_node=0) == "cpu"
+    assert _check(partition=None, cpus_per_task=16, mem_gb=4, gpus_per_node=0) == "cpu"
+    from benchmarks.sweep.resources import RequestError
+
+    with pytest.raises(RequestError, match="mem_gb=8"):
+        _check(cpus_per_task=16, mem_gb=8, gpus_per_node=0)
+
+
+def test_slurm_parsing():
+    from benchmarks.sweep import slurm
+
+    assert slurm.gpus_in_gres("gpu:a100:4(S:0-1),shard:8") == 4 and slurm.gpus_in_gres("(null)") == 0
+    assert slurm.minutes("2-12:00:00") == 3600 and slurm.minutes("30") == 30 and slurm.minutes("UNLIMITED") is None
+    assert slurm._expand("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"] and slurm._expand("12_3") == ["12_3"]
+
+
+def test_presets_compose_with_their_launcher():
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+
+    from benchmarks.run import CONFIG_DIR
+
+    for preset, gpus in (("slurm", 1), ("slurm_cpu", 0)):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+            c = hcompose("config", overrides=[f"hydra/launcher={preset}"], return_hydra_config=True)
+        launcher = c.hydra.launcher
+        assert launcher._target_ == "hydra_plugins.benchmarks_sweep.launcher.SupervisedSlurmLauncher"
+        assert launcher.gpus_per_node == gpus and launcher.timeout_min > 0
+
+
+# ------------------------------------------------------------------------- tables of a partial store
+def _frame(ids_a, ids_b):
+    rows = []
+    for m, ids in (("ig", ids_a), ("grad_input", ids_b)):
+        rows += [dict(dataset="tiny", model="tinynet", method=m, method_hash=f"h{m}", image_id=f"im{i:02d}",
+                      status="ok", **{"m.score": float(i % 7) + (m == "ig")}) for i in ids]
+    return pd.DataFrame(rows)
+
+
+def test_methods_on_different_image_sets_are_flagged_and_ranked_on_the_shared_ones():
+    from benchmarks.report.table import build_tables
+
+    df = _frame(range(12), range(6))
+    df.loc[(df["method"] == "ig") & (df["image_id"] >= "im06"), "m.score"] = -100.0  # only IG has these images
+    t = build_tables(df, ["Score=m.score:max"], baseline="ig", published=False)
+    assert any("scored on different images" in n and "6 shared" in n for n in t.notes)
+    rank = t.summary.set_index("method")["rank"]
+    assert t.summary.set_index("method")["mean"]["ig"] < t.summary.set_index("method")["mean"]["grad_input"]
+    assert rank["ig"] == 1 and rank["grad_input"] == 2  # on the 6 shared images IG is better by 1
+    md = t.markdown()
+    assert "(n=6)" in md
+    assert t.comparison["n_pairs"].tolist() == [6] and t.comparison["diff"].tolist() == [pytest.approx(-1.0)]
+    full = build_tables(_frame(range(12), range(12)), ["Score=m.score:max"], baseline="ig", published=False)
+    assert not full.notes and (full.summary["rank"] > 0).any() and not re.search(r"\(n=\d", full.markdown())
+
+
+def test_intervals_do_not_depend_on_row_order():
+    from benchmarks.report.table import build_tables
+
+    df = _frame(range(30), range(30))
+    a = build_tables(df, ["Score=m.score:max"], baseline="ig", published=False)
+    b = build_tables(df.sample(frac=1.0, random_state=3).reset_index(drop=True), ["Score=m.score:max"],
+                     baseline="ig", published=False)
+    cols = ["variant", "mean", "lo", "hi", "n"]
+    pd.testing.assert_frame_equal(a.summary[cols].sort_values("variant").reset_index(drop=True),
+                                  b.summary[cols].sort_values("variant").reset_index(drop=True))
+    assert a.summary["lo"].notna().all()
+
+
+def test_progress_command_reads_the_store_and_the_record(tmp_path, capsys):
+    import json
+
+    from benchmarks.io.store import write_parquet
+    from benchmarks.sweep.progress import main
+
+    out = tmp_path / "out"
+    df = _frame(range(4), range(2)).assign(shard="0/2")
+    write_parquet(out / "store" / "x.parquet", df)
+    (out / "manifest_tiny_abc.json").write_text(json.dumps({"name": "tiny", "ids": [f"im{i:02d}" for i in range(8)]}))
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({"out_dir": str(out), "submitted_at": "now", "tasks": [
+        {"index": 0, "overrides": "method=t_ig shard=0/2", "job_id": "999999_0", "stdout": "o", "stderr": "e",
+         "outcome": "failed", "state": "CANCELLED", "why": "CANCELLED without a result file"}]}))
+    assert main([str(sweep)]) == 0
+    text = capsys.readouterr().out
+    assert "ig [hig]: 4 of 8 images" in text and "grad_input [hgrad_i]: 2 of 8 images" in text
+    assert "#0 method=t_ig shard=0/2: job 999999_0 FAILED (CANCELLED without a result file); logs: o, e" in text
+    assert main([str(tmp_path / "nothing")]) == 2
