@@ -164,8 +164,9 @@ def fit(factory: Callable[[], torch.nn.Module], x: torch.Tensor, y: torch.Tensor
     ``optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, schedule="cosine"`` for 200 epochs; retraining
     ``optimizer="adam", lr=3e-4`` for 100 epochs; batch 128, shuffled, last partial batch dropped.
     ``recalibrate_bn`` replaces the BatchNorm running statistics by exact averages over x at the end (with
-    ``keep_best``, after every epoch). ``keep_best`` returns the weights of the epoch most accurate on (x_val, y_val) (the
-    SIG authors report that best test accuracy: a selection on the test set) instead of the last epoch's.
+    ``keep_best``, after every epoch). ``keep_best`` returns the weights of the epoch most accurate on
+    (x_val, y_val) (the SIG authors report that best test accuracy: a selection on the test set) instead of the
+    last epoch's.
     """
     epochs = check_int("epochs", epochs, 0)
     batch_size = check_int("batch_size", batch_size, 1)

@@ -10,6 +10,9 @@ figures and report into ``results/demo/`` and prints where they are and the main
     python -m benchmarks.demo --suites mnist --methods ig,guided_ig,guided_ig+idgi
     python -m benchmarks.demo device=cuda batch_size=32    # any runner override, applied to every job
 
+The full grid ends with ROAR with retraining on MNIST (experiment=roar_mnist, reduced: minutes on a CPU) into
+``results/demo/roar/`` (roar.md, roar.csv, roar.png); ``--no-roar`` skips it, ``--roar`` adds it to a partial run.
+
 Jobs run one after another in this process (Hydra's Compose API); a re-run skips what the store already holds.
 """
 from __future__ import annotations
@@ -47,6 +50,9 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", help="comma-separated methods and variants of the experiment's `variants` (default: "
                                       "every registered method, then every variant)")
     ap.add_argument("--experiment", default="demo", help="the experiment config to run (default: demo)")
+    ap.add_argument("--roar", action=argparse.BooleanOptionalAction, default=None,
+                    help="also run ROAR with retraining on MNIST (experiment=roar_mnist, into <out_dir>/roar; default: "
+                         "only when neither --suites nor --methods is given)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo needs no network: fail rather than reach for a hub
 
@@ -93,6 +99,15 @@ def main(argv=None) -> int:
             res = run(cfg, overrides=ov, finalize_outputs=False)
             print(f"[{k}/{len(jobs)}] {suite} / {m}: {res.evaluated} images in {time.perf_counter() - t:.1f}s"
                   f" ({res.skipped_done} already done)", flush=True)
+        if args.roar if args.roar is not None else not (args.methods or args.suites):
+            from .roar import run_roar
+
+            t = time.perf_counter()
+            keep = [o for o in args.overrides if o.split("=", 1)[0].split(".")[0] in ("device", "seed", "logger")]
+            res = run_roar(compose("config", overrides=["experiment=roar_mnist", f"out_dir={out_dir}", *keep]),
+                           echo=lambda msg: print(msg, flush=True))
+            print(f"roar: {res['trained']} retrainings in {time.perf_counter() - t:.1f}s ({res['skipped']} already "
+                  f"done); table in {out_dir / 'roar' / 'roar.md'}", flush=True)
     print("writing tables, figures and report ...", flush=True)
     for line in finalize(out_dir):
         print("  " + line)

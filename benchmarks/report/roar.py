@@ -35,14 +35,25 @@ def display(name: str) -> str:
     return f"{label} (blurred)" if blur else label
 
 
+#: what a table section is: one dataset and model under one setting (fill value, test images modified or not)
+GROUP = ["dataset", "model", "fill", "test_images"]
+
+
 def roar_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, model, map, ratio): accuracy, its interval, n test images, trainings."""
-    df = df[df["status"] == "ok"]
+    """One row per (dataset, model, fill, test images, map, ratio): accuracy, its interval over the test images,
+    n, trainings. The unmodified reference (map ``none``, nothing filled) appears under every fill."""
+    df = df[df["status"] == "ok"].copy()
+    df["fill"] = df["roar.fill"].fillna("") if "roar.fill" in df.columns else "channel_mean"
+    df["test_images"] = df["roar.test_images"].fillna("modified") if "roar.test_images" in df.columns else "modified"
+    fills = sorted(set(df.loc[df["method"] != "none", "fill"])) or ["channel_mean"]
+    ref = df[df["method"] == "none"]
+    df = pd.concat([df[df["method"] != "none"]] + [ref.assign(fill=f) for f in fills], ignore_index=True)
     rows = []
-    for (ds, model, m, r), g in df.groupby(["dataset", "model", "method", "roar.ratio"], sort=True):
+    for (ds, model, fill, test, m, r), g in df.groupby(GROUP + ["method", "roar.ratio"], sort=True):
         est, lo, hi, n = bootstrap_ci(g["roar.correct"].to_numpy(float))
-        rows.append({"dataset": ds, "model": model, "method": m, "ratio": float(r), "accuracy": est, "lo": lo,
-                     "hi": hi, "n": n, "trainings": int(g["roar.repeat"].nunique())})
+        rows.append({"dataset": ds, "model": model, "fill": fill, "test_images": test, "method": m,
+                     "ratio": float(r), "accuracy": est, "lo": lo, "hi": hi, "n": n,
+                     "trainings": int(g["roar.repeat"].nunique())})
     return pd.DataFrame(rows)
 
 
@@ -50,14 +61,14 @@ def auc_table(t: pd.DataFrame) -> pd.DataFrame:
     """Area under accuracy(r) per map over the ratios it was trained at (the unmodified row excluded; with a single
     ratio, the accuracy there), ranked (1 = lowest)."""
     rows = []
-    for (ds, model, m), g in t[t["method"] != "none"].groupby(["dataset", "model", "method"]):
+    for (*key, m), g in t[t["method"] != "none"].groupby(GROUP + ["method"]):
         g = g.sort_values("ratio")
         x, y = g["ratio"].to_numpy(), g["accuracy"].to_numpy()
         auc = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2)) if len(x) > 1 else float(y[0])
-        rows.append({"dataset": ds, "model": model, "method": m, "auc": auc, "ratios": len(x)})
+        rows.append({**dict(zip(GROUP, key)), "method": m, "auc": auc, "ratios": len(x)})
     out = pd.DataFrame(rows)
     if len(out):
-        out["rank"] = out.groupby(["dataset", "model"])["auc"].rank(method="min").astype(int)
+        out["rank"] = out.groupby(GROUP)["auc"].rank(method="min").astype(int)
     return out
 
 
@@ -68,9 +79,9 @@ def _fmt(row) -> str:
 
 
 def random_verdict(auc: pd.DataFrame) -> list[str]:
-    """Per (dataset, model): where the random map ranks by AUC among the maps (last = every method beats it)."""
+    """Per section: where the random map ranks by AUC among the maps (last = every method beats it)."""
     lines = []
-    for (ds, model), g in auc.groupby(["dataset", "model"]):
+    for key, g in auc.groupby(GROUP):
         if "random" not in set(g["method"]):
             continue
         others = g[g["method"] != "random"]
@@ -79,8 +90,22 @@ def random_verdict(auc: pd.DataFrame) -> list[str]:
         rank, n = int(g.loc[g["method"] == "random", "rank"].iloc[0]), len(g)
         verdict = "last: every map removes more information than it" if not not_better else (
             f"not last: {', '.join(display(m) for m in not_better)} hurt(s) accuracy no more than the random map")
-        lines.append(f"{ds} / {model}: the random map ranks {rank} of {n} by AUC ({verdict}).")
+        lines.append(f"{_title(key)}: the random map ranks {rank} of {n} by AUC ({verdict}).")
     return lines
+
+
+def _title(key) -> str:
+    ds, model, fill, test = key
+    how = {"channel_mean": "per-channel mean fill (Hooker et al.)", "kept_mean": "mean-of-kept fill (the SIG "
+           "authors)"}.get(fill, f"fill {fill}")
+    return f"{ds} / {model}, {how}, {test} test images"
+
+
+def _section(frame: pd.DataFrame, key) -> pd.DataFrame:
+    sel = np.ones(len(frame), dtype=bool)
+    for col, v in zip(GROUP, key):
+        sel &= (frame[col] == v).to_numpy()
+    return frame[sel]
 
 
 def to_markdown(t: pd.DataFrame, auc: pd.DataFrame) -> str:
@@ -89,11 +114,11 @@ def to_markdown(t: pd.DataFrame, auc: pd.DataFrame) -> str:
            "pixels were replaced by the per-channel mean; accuracy on the test images (95% bootstrap interval over "
            "them). AUC: trapezoid over r. Controls: Random (a random map), (blurred) (the map blurred: ROAR favours "
            "smooth maps), Unmodified (r = 0).", ""]
-    for (ds, model), g in t.groupby(["dataset", "model"]):
+    for key, g in t.groupby(GROUP):
         ratios = sorted(g.loc[g["method"] != "none", "ratio"].unique())
-        a = auc[(auc["dataset"] == ds) & (auc["model"] == model)].set_index("method")
+        a = _section(auc, key).set_index("method")
         order = sorted(set(g["method"]), key=lambda m: (m == "none", a["auc"].get(m, np.inf), m))
-        out += [f"## {ds} / {model}", "", "| Map | " + " | ".join(f"r = {r:g}" for r in ratios) + " | AUC↓ | rank |",
+        out += [f"## {_title(key)}", "", "| Map | " + " | ".join(f"r = {r:g}" for r in ratios) + " | AUC↓ | rank |",
                 "|---|" + "---|" * (len(ratios) + 2)]
         for m in order:
             cells = []
@@ -109,7 +134,7 @@ def to_markdown(t: pd.DataFrame, auc: pd.DataFrame) -> str:
                        f"| {rank} |")
         n = int(g["n"].max())
         out += ["", f"{n} test images per cell; {int(g['trainings'].max())} training(s) per cell."]
-        out += [""] + random_verdict(auc[(auc["dataset"] == ds) & (auc["model"] == model)]) + [""]
+        out += [""] + random_verdict(_section(auc, key)) + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -120,11 +145,11 @@ def figure(t: pd.DataFrame, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = list(t.groupby(["dataset", "model"]))
+    groups = list(t.groupby(GROUP))
     if not groups:
         return None
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
-    for ax, ((ds, model), g) in zip(axes[0], groups):
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
+    for ax, (key, g) in zip(axes[0], groups):
         for m, h in g[g["method"] != "none"].groupby("method"):
             h = h.sort_values("ratio")
             style = ":" if m.endswith("+blur") else ("--" if m == "random" else "-")
@@ -134,7 +159,8 @@ def figure(t: pd.DataFrame, path: Path) -> Path | None:
         if (g["method"] == "none").any():
             ax.axhline(float(g.loc[g["method"] == "none", "accuracy"].iloc[0]), color="grey", ls="--", lw=0.8,
                        label=display("none"))
-        ax.set(title=f"ROAR: {ds} / {model}", xlabel="fraction of pixels removed r", ylabel="test accuracy")
+        ax.set_title(_title(key).replace(", ", "\n", 1), fontsize=8)
+        ax.set(xlabel="fraction of pixels removed r", ylabel="test accuracy (lower is better)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -151,7 +177,7 @@ def write_roar_tables(roar_dir) -> list[Path]:
         return []
     t = roar_table(df)
     auc = auc_table(t)
-    csv = t.merge(auc[["dataset", "model", "method", "auc", "rank"]], on=["dataset", "model", "method"], how="left")
+    csv = t.merge(auc[GROUP + ["method", "auc", "rank"]], on=GROUP + ["method"], how="left")
     written = [atomic_write_text(roar_dir / "roar.md", to_markdown(t, auc)),
                atomic_write(roar_dir / "roar.csv", lambda tmp: csv.to_csv(tmp, index=False, float_format="%.6g"))]
     fig = figure(t, roar_dir / "roar.png")

@@ -78,7 +78,8 @@ def run_roar(cfg, write_tables: bool = True, echo=None) -> dict[str, Any]:
                 t = time.perf_counter()
                 acc = stages.run_job(cfg, out, job, data, sal, logger)
                 accs[(job.map, job.ratio, job.repeat)] = acc
-                say(f"roar [{k}/{len(todo)}] {job.map} r={job.ratio:g}: test accuracy {acc:.3f} "
+                fill = f" fill={job.fill}" if job.fill else ""
+                say(f"roar [{k}/{len(todo)}] {job.map} r={job.ratio:g}{fill}: test accuracy {acc:.3f} "
                     f"({time.perf_counter() - t:.1f}s)")
     if logger is not None:
         from ..io.store import load_store

@@ -25,11 +25,15 @@ _KEYS = {"methods", "blur", "blur_sigma", "ratios", "method", "ratio", "fill", "
 _TRAIN_KEYS = {"epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "select"}
 
 
+FILLS = ("channel_mean", "kept_mean")
+
+
 @dataclass(frozen=True)
 class Job:
     map: str
     ratio: float
     repeat: int = 0
+    fill: str = "channel_mean"
 
 
 def _fail(key: str, value, fix: str):
@@ -67,8 +71,9 @@ def check(cfg: dict[str, Any]) -> dict[str, Any]:
     ratios = list(r.get("ratios") or [])
     if not ratios or any(not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 < x < 1 for x in ratios):
         _fail("ratios", r.get("ratios"), "a non-empty list of fractions strictly between 0 and 1, e.g. [0.1,0.5,0.9]")
-    if r.get("fill") not in ("channel_mean", "kept_mean"):
-        _fail("fill", r.get("fill"), "channel_mean (Hooker et al.) or kept_mean (the SIG authors' script)")
+    if not fills(r) or any(f not in FILLS for f in fills(r)):
+        _fail("fill", r.get("fill"), "channel_mean (Hooker et al.), kept_mean (the SIG authors' script) or a list "
+                                     "of them (each a setting of its own)")
     if r.get("target") not in TARGETS:
         _fail("target", r.get("target"), f"one of {list(TARGETS)}")
     for key in ("repeats", "chunk"):
@@ -83,7 +88,7 @@ def check(cfg: dict[str, Any]) -> dict[str, Any]:
         _fail("blur_sigma", r.get("blur_sigma"), "a positive number of pixels")
     base = r.get("base") or {}
     if base.get("source") not in BASE_SOURCES:
-        _fail("base.source", base.get("source"), f"model (the configured classifier) or train (trained here)")
+        _fail("base.source", base.get("source"), "model (the configured classifier) or train (trained here)")
     for block in ("base", "retrain"):
         spec = dict(r.get(block) or {})
         spec.pop("source", None)
@@ -103,6 +108,12 @@ def check(cfg: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
+def fills(r: dict[str, Any]) -> list[str]:
+    """``roar.fill`` as a list (one name, or several: each a setting of the table)."""
+    f = r.get("fill")
+    return [f] if isinstance(f, str) else list(f or [])
+
+
 def all_maps(r: dict[str, Any]) -> list[str]:
     """The maps of the experiment: its methods, then the blur controls, then ``none`` (ratio 0) if included."""
     return (list(r["methods"]) + [m + BLUR for m in r.get("blur") or []]
@@ -117,11 +128,11 @@ def jobs(r: dict[str, Any]) -> list[Job]:
     ratios = [float(r["ratio"])] if r.get("ratio") is not None else [float(x) for x in r["ratios"]]
     out = []
     for m in maps:
-        if m == NONE:
+        if m == NONE:  # nothing is filled: one reference for every fill
             if r.get("ratio") is None or abs(float(r["ratio"]) - float(r["ratios"][0])) < 1e-9:
-                out += [Job(NONE, 0.0, k) for k in range(r["repeats"])]
+                out += [Job(NONE, 0.0, k, "") for k in range(r["repeats"])]
             continue
-        out += [Job(m, x, k) for x in ratios for k in range(r["repeats"])]
+        out += [Job(m, x, k, f) for f in fills(r) for x in ratios for k in range(r["repeats"])]
     return out
 
 
@@ -153,7 +164,7 @@ def job_hash(cfg: dict[str, Any], job: Job, method_cfg: dict[str, Any] | None) -
     r = cfg["roar"]
     return provenance.config_hash({
         "map": job.map, "method": method_cfg, "ratio": job.ratio, "repeat": job.repeat, "base": base_key(cfg),
-        "data": data_key(cfg), "fill": r["fill"], "modify_test": r["modify_test"], "tie_seed": r["tie_seed"],
+        "data": data_key(cfg), "fill": job.fill, "modify_test": r["modify_test"], "tie_seed": r["tie_seed"],
         "target": r["target"], "blur_sigma": r["blur_sigma"] if job.map.endswith(BLUR) else None,
         "arch": r["arch"], "model_kwargs": r.get("model_kwargs") or {}, "retrain": r["retrain"],
         "seed": cfg.get("seed")})

@@ -204,7 +204,7 @@ def run_job(cfg: dict[str, Any], out: Path, job: P.Job, data: dict[str, Any], sa
 
     r = cfg["roar"]
     stem, h = job_stem(cfg, data["dataset"], job)
-    fill, tie, chunk = r["fill"], int(r["tie_seed"]), int(r["chunk"])
+    fill, tie, chunk = job.fill, int(r["tie_seed"]), int(r["chunk"])
     mean = channel_means(data["train_x"])
     t0 = time.perf_counter()
 
@@ -225,6 +225,7 @@ def run_job(cfg: dict[str, Any], out: Path, job: P.Job, data: dict[str, Any], sa
               "config_hash": provenance.config_hash(provenance.strip_keys(cfg)), "setup_hash": P.base_key(cfg),
               "status": "ok", "note": None, "completeness_error": float("nan"), "seconds": seconds,
               "passes_fb": float("nan"), "passes_f": float("nan"), "roar.ratio": float(job.ratio),
+              "roar.fill": job.fill, "roar.test_images": "modified" if r["modify_test"] else "unmodified",
               "roar.repeat": int(job.repeat), "roar.epochs": len(hist) or int(r["retrain"]["epochs"]),
               "metrics": json.dumps({"roar": h}), "device": provenance.device_name(data["test_x"].device),
               "versions": json.dumps(provenance.versions(), sort_keys=True), "git_commit": provenance.git_commit(),
