@@ -49,11 +49,23 @@ def _finite(v) -> bool:
         return False
 
 
-def _fig_json(fig) -> dict:
-    """A figure as plain JSON data (what ``Plotly.newPlot`` takes)."""
+def _fig_json(fig, template: bool = False) -> dict:
+    """A figure as plain JSON data (what ``Plotly.newPlot`` takes); without its template unless ``template`` (the
+    page holds one copy, :func:`template_json`, and applies it to every figure)."""
     import plotly.io as pio
 
-    return json.loads(pio.to_json(fig, validate=False, pretty=False, engine="json"))
+    out = json.loads(pio.to_json(fig, validate=False, pretty=False, engine="json"))
+    if not template:
+        out.get("layout", {}).pop("template", None)
+    return out
+
+
+def template_json(name: str = "plotly_white") -> dict:
+    """The Plotly template every figure of the page uses, as JSON."""
+    import plotly.io as pio
+    from plotly.utils import PlotlyJSONEncoder
+
+    return json.loads(json.dumps(pio.templates[name].to_plotly_json(), cls=PlotlyJSONEncoder))
 
 
 def write_plotly_js(out_dir: Path) -> Path:
@@ -190,60 +202,104 @@ def cost_figure(g: pd.DataFrame, cost: pd.DataFrame, label: str):
     return fig
 
 
-def agreement_figure(sm: pd.DataFrame):
-    """Metric agreement of one (dataset, model): the Spearman correlation, across methods, of the metrics' scores
-    (each oriented so that higher is better: +1 = the two metrics rank the methods alike), and beside it each
-    method's mean rank over the metrics that tell methods apart (unflagged). None below 3 methods or 2 metrics."""
+def agreement_figure(tau: pd.DataFrame, ranking: pd.DataFrame):
+    """Metric agreement of one (dataset, model) (:mod:`.agreement`): the heatmap of Kendall's tau between the
+    method rankings of every two metrics, and beside it each method's median rank over the metrics (quartiles as
+    the bar, best and worst rank as the whisker). None without a tau (fewer than 3 methods or 2 metrics)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    sm = sm[sm["mean"].map(_finite)].drop_duplicates(["column", "variant"])
-    sign = np.where(sm["direction"] == "max", 1.0, -1.0)
-    wide = (sm.assign(score=sm["mean"].astype(float) * sign)
-            .pivot(index="variant", columns="column", values="score"))
-    labels = sm.drop_duplicates("column").set_index("column")["label"]
-    wide = wide.dropna(axis=1, thresh=3)
-    wide = wide.loc[:, wide.nunique() > 1]
-    if wide.shape[0] < 3 or wide.shape[1] < 2:
+    if tau.empty:
         return None
-    corr = wide.rank().corr(min_periods=3)
-    seen = labels.value_counts()
-    msets = sm.drop_duplicates("column").set_index("column")["metric_set"]
-    names = [labels[c] if seen[labels[c]] == 1 else f"{msets[c]}: {labels[c]}" for c in corr.columns]
-    flagged = set(sm.loc[sm.get("flag", pd.Series("", index=sm.index)).fillna("") != "", "column"])
-    use = [c for c in wide.columns if c not in flagged and not str(c).startswith("completeness")] or list(wide.columns)
-    mean_rank = wide[use].rank(ascending=False).mean(axis=1).sort_values(ascending=False)
+    names = list(dict.fromkeys(list(tau["metric_a"]) + list(tau["metric_b"])))
+    idx = {n: i for i, n in enumerate(names)}
+    z = np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(z, 1.0)
+    for r in tau.itertuples(index=False):
+        z[idx[r.metric_a], idx[r.metric_b]] = z[idx[r.metric_b], idx[r.metric_a]] = r.tau
+    n_use = int(ranking["n_metrics"].max()) if len(ranking) else 0
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.24,
-                        subplot_titles=["rank correlation between metrics (across methods)",
-                                        f"mean rank over {len(use)} metrics (1 = best)"])
-    z = np.round(corr.to_numpy(dtype=float), 3)
-    fig.add_trace(go.Heatmap(z=[[None if not np.isfinite(v) else v for v in row] for row in z], x=names, y=names,
-                             zmin=-1, zmax=1, colorscale="RdBu", colorbar=dict(x=0.52, len=0.9, thickness=14),
-                             hovertemplate="%{y} vs %{x}: ρ = %{z}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Bar(x=mean_rank.round(3).tolist(), y=[display_method(v) for v in mean_rank.index],
-                         orientation="h", marker_color="#5b7fa8", showlegend=False,
-                         hovertemplate="%{y}: mean rank %{x}<extra></extra>"), row=1, col=2)
-    fig.update_layout(template="plotly_white", height=max(360, 80 + 22 * len(names)),
+                        subplot_titles=["Kendall τ between the metrics' method rankings",
+                                        f"median rank over {n_use} metrics (1 = best)"])
+    fig.add_trace(go.Heatmap(z=[[None if not np.isfinite(v) else round(float(v), 4) for v in row] for row in z],
+                             x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu",
+                             colorbar=dict(x=0.52, len=0.9, thickness=14, title="τ"),
+                             hovertemplate="%{y} vs %{x}: τ = %{z}<extra></extra>"), row=1, col=1)
+    if len(ranking):
+        r = ranking.iloc[::-1]  # best on top
+        med = r["median_rank"].astype(float)
+        labels = [display_method(v) for v in r["variant"]]
+        fig.add_trace(go.Scatter(  # best to worst rank: the whisker
+            x=med.tolist(), y=labels, mode="markers", marker=dict(size=1, color="#999"), showlegend=False,
+            hoverinfo="skip", error_x=dict(type="data", array=(r["worst_rank"] - med).tolist(),
+                                           arrayminus=(med - r["best_rank"]).tolist(), color="#aaa", thickness=1,
+                                           width=3)), row=1, col=2)
+        hover = [f"{lab}: median rank {m:g} (quartiles {a:g}–{b:g}, best {lo:g}, worst {hi:g}, {k} metrics)"
+                 for lab, m, a, b, lo, hi, k in zip(labels, med, r["q1_rank"], r["q3_rank"], r["best_rank"],
+                                                    r["worst_rank"], r["n_metrics"])]
+        fig.add_trace(go.Scatter(  # the quartiles: the bar, the median: the dot
+            x=med.tolist(), y=labels, mode="markers", marker=dict(size=9, color="#5b7fa8"), showlegend=False,
+            hovertext=hover, hoverinfo="text",
+            error_x=dict(type="data", array=(r["q3_rank"] - med).tolist(), arrayminus=(med - r["q1_rank"]).tolist(),
+                         color="#5b7fa8", thickness=5, width=0)), row=1, col=2)
+        fig.update_xaxes(title_text="rank (1 = best)", row=1, col=2)
+    fig.update_layout(template="plotly_white", height=max(380, 90 + 22 * max(len(names), len(ranking))),
                       margin=dict(l=10, r=20, t=50, b=10))
     return fig
 
 
-def build(summary: pd.DataFrame, comparison: pd.DataFrame | None) -> dict:
-    """{"keys": [...], "labels": {...}, "leaderboard": {key: fig}, "forest": {...}, "cost": {...},
-    "numbers": {key: {variant label: mean}}}; a key is ``dataset|model|column``."""
-    out = {"keys": [], "labels": {}, "leaderboard": {}, "forest": {}, "cost": {}, "numbers": {}, "datasets": [],
-           "models": {}, "agreement": {}}
+_VERDICT_CODE = {"better": 1, "worse": -1}
+
+
+def _g6(x) -> float | None:
+    """A number for the page: 6 significant digits (what the charts show, to far below a pixel), None if not
+    finite."""
+    return float(f"{float(x):.6g}") if _finite(x) else None
+
+
+def compact_pairs(c: pd.DataFrame) -> dict:
+    """The paired comparisons of one (dataset, model, column) against every baseline, for the page's JavaScript:
+    ``{"units": [variant], "labels": [display], "rows": [[method index, baseline index, diff, lo, hi, Holm p,
+    verdict (1 better, -1 worse, 0 n.s.), win rate, pairs]]}`` (rows of :func:`.baselines.every_baseline`)."""
+    units = _variant_order(list(c["method"]) + list(c["baseline"]))
+    at = {u: i for i, u in enumerate(units)}
+    rows = [[at[r.method], at[r.baseline], _g6(r.diff), _g6(r.diff_lo), _g6(r.diff_hi), _g6(r.p_holm),
+             _VERDICT_CODE.get(str(r.verdict), 0), _g6(r.win_rate), int(r.n_pairs)]
+            for r in c.itertuples(index=False) if _finite(r.diff)]
+    return {"units": units, "labels": [display_method(u) for u in units], "rows": rows}
+
+
+def _variant_order(variants) -> list[str]:
+    from .names import _variant_sort_key
+
+    return [str(v) for v in _variant_sort_key(list(dict.fromkeys(variants)))]
+
+
+def build(summary: pd.DataFrame, pairs: pd.DataFrame | None = None, anchor: str | None = "ig",
+          anchor_mode: str = "baseline") -> dict:
+    """{"keys": [...], "labels": {...}, "leaderboard": {key: fig}, "pairs": {key: compact rows}, "cost": {...},
+    "agreement": {dataset|model: fig}, "numbers": {key: {variant: mean}}, "anchor": {...}, "template": {...}};
+    a key is ``dataset|model|column``. ``pairs``: the paired comparisons against every baseline
+    (:func:`.baselines.every_baseline`), from which the page draws the forest plot of the chosen baseline;
+    ``anchor`` / ``anchor_mode`` (``baseline`` | ``method``): what it shows first."""
+    from .agreement import kendall, summary_ranking
+
+    out = {"keys": [], "labels": {}, "leaderboard": {}, "pairs": {}, "cost": {}, "numbers": {}, "datasets": [],
+           "models": {}, "agreement": {}, "anchor": {"name": anchor, "mode": anchor_mode},
+           "template": template_json()}
     if summary is None or summary.empty:
         return out
     s = summary.copy()
     score = s[~s["column"].isin(RUNNER_COLUMNS)]
     cost_all = s[s["column"].isin(RUNNER_COLUMNS)]
+    tau_all, rank_all = kendall(score), summary_ranking(score)
     for d in dataset_order(score["dataset"]):
         sd = score[score["dataset"] == d]
         for m in model_order(sd["model"]):
             sm = sd[sd["model"] == m]
             cost = cost_all[(cost_all["dataset"] == d) & (cost_all["model"] == m)]
-            af = agreement_figure(sm)
+            af = agreement_figure(tau_all[(tau_all["dataset"] == d) & (tau_all["model"] == m)],
+                                  rank_all[(rank_all["dataset"] == d) & (rank_all["model"] == m)])
             if af is not None:
                 out["agreement"][f"{d}|{m}"] = _fig_json(af)
             for col in dict.fromkeys(sm["column"]):
@@ -255,14 +311,13 @@ def build(summary: pd.DataFrame, comparison: pd.DataFrame | None) -> dict:
                 flag = next((str(f) for f in g.get("flag", pd.Series(dtype=str)).fillna("") if f), "")
                 out["keys"].append(key)
                 out["labels"][key] = dict(dataset=d, model=m, model_label=display_model(m), column=col,
-                                          label=label, metric_set=str(g["metric_set"].iloc[0]))
+                                          label=label, metric_set=str(g["metric_set"].iloc[0]), direction=direction)
                 out["leaderboard"][key] = _fig_json(leaderboard_figure(g, label, direction, flag))
                 out["numbers"][key] = {str(v): float(x) for v, x in zip(g["variant"], g["mean"]) if _finite(x)}
-                if comparison is not None and not comparison.empty:
-                    c = comparison[(comparison["dataset"] == d) & (comparison["model"] == m)
-                                   & (comparison["column"] == col)]
+                if pairs is not None and not pairs.empty:
+                    c = pairs[(pairs["dataset"] == d) & (pairs["model"] == m) & (pairs["column"] == col)]
                     if len(c) and c["diff"].map(_finite).any():
-                        out["forest"][key] = _fig_json(forest_figure(c, label, direction))
+                        out["pairs"][key] = compact_pairs(c)
                 cf = cost_figure(g, cost, label) if len(cost) else None
                 if cf is not None:
                     out["cost"][key] = _fig_json(cf)

@@ -52,6 +52,8 @@ details{margin:10px 0}summary{cursor:pointer;font-weight:600}
 #img-list div{padding:3px 6px;cursor:pointer}#img-list div.sel{background:#dbe8f7}
 #img-view{min-width:0}#img-view img{max-width:100%;border:1px solid #eee}.scroll{overflow-x:auto}
 .flex{display:flex;gap:14px}
+.bar2 label{margin-right:14px;font-size:13px}.bar2 select{font-size:13px;margin-left:4px}
+pre.md{font-size:12px;overflow-x:auto;background:#fafafa;padding:6px}
 """
 
 _DASHBOARD_HTML = """
@@ -67,9 +69,14 @@ _DASHBOARD_HTML = """
 <div id='leaderboard' class='chart'></div>
 <div id='against-section'>
 <h2>Against a baseline (paired comparison)</h2>
-<p class='cap'>{MODE}: paired per-image differences on the images both scored, 95% BCa bootstrap interval (none below
-10 pairs); colour: Holm-adjusted two-sided Wilcoxon verdict at α = 0.05 (green better, red worse, grey n.s.); win
-rate over the untied images. Every row is in <code>comparison.csv</code>.</p>
+<div class='bar2'><label>baseline <select id='sel-baseline'></select></label>
+<label>view <select id='sel-mode'><option value='baseline'>every method − the baseline</option>
+<option value='method'>the baseline as a new method − every other</option></select></label></div>
+<p class='cap'>Paired per-image differences on the images both scored, 95% BCa bootstrap interval (none below 10
+pairs); colour: Holm-adjusted (across the methods compared with the chosen one) two-sided Wilcoxon verdict at
+α = 0.05 (green better, red worse, grey n.s.); win rate over the untied images. Any method can be the baseline:
+the numbers are those <code>python -m benchmarks.table &lt;folder&gt; --baseline NAME</code> (or
+<code>--new-method NAME</code>) writes into <code>comparison.csv</code>; {MODE}.</p>
 <div id='forest' class='chart'></div>
 </div>
 <div id='cost-section'>
@@ -80,9 +87,10 @@ measured per batch, so they carry no interval.</p>
 </div>
 <div id='agreement-section'>
 <h2>Metric agreement</h2>
-<p class='cap'>For the chosen dataset and model: Spearman correlation, across methods, of every two metrics' scores
-(oriented so that higher is better: +1 = they rank the methods alike), and each method's mean rank over the metrics
-that tell methods apart (no ⚠; completeness left out). Needs 3 methods or more.</p>
+<p class='cap'>For the chosen dataset and model: Kendall's τ between the method rankings of every two metrics (each
+oriented so that the best method ranks first: +1 = they order the methods alike, −1 = reversed; 3 methods or more),
+and each method's median rank over the metrics that tell methods apart (no ⚠; completeness left out): the dot is the
+median, the bar the quartiles, the whisker the best and worst rank. As tables in <code>agreement.md</code>.</p>
 <div id='agreement' class='chart'></div>
 </div>
 """
@@ -105,6 +113,10 @@ _JS = r"""
 const B = JSON.parse(document.getElementById('board-data').textContent);
 const I = JSON.parse(document.getElementById('browser-data').textContent);
 const cfg = {responsive: true, displaylogo: false};
+function plot(id, fig){  // every figure of the page shares one template (B.template)
+  const layout = Object.assign({template: B.template}, fig.layout);
+  return Plotly.react(id, fig.data, layout, cfg);
+}
 function opt(sel, values, labels, keep){
   const prev = keep ? sel.value : null; sel.innerHTML = '';
   values.forEach((v, i) => { const o = document.createElement('option'); o.value = v;
@@ -112,20 +124,67 @@ function opt(sel, values, labels, keep){
   if (prev && values.includes(prev)) sel.value = prev;
 }
 const sd = document.getElementById('sel-dataset'), sm = document.getElementById('sel-model'),
-      sk = document.getElementById('sel-metric');
+      sk = document.getElementById('sel-metric'), sb = document.getElementById('sel-baseline'),
+      sv = document.getElementById('sel-mode');
 function key(){ return sk.value; }
+const VERDICT = {'1': 'better', '-1': 'worse', '0': 'n.s.'}, VCOL = {'1': '#0a7d28', '-1': '#b00020', '0': '#8a8a8a'};
+function fmt(x){ return x === null ? '–' : Number(x).toPrecision(4); }
+function forest(k, anchor, mode){
+  // the forest plot of the paired differences against `anchor` (mode 'baseline': method − anchor; 'method':
+  // anchor − method, the same pairs mirrored), from the rows benchmarks.report.baselines computed
+  const P = B.pairs[k], lab = B.labels[k], a = P.units.indexOf(anchor), mirror = mode === 'method';
+  const rows = P.rows.filter(r => r[1] === a).slice().reverse();  // plotly's first category is the bottom
+  const neg = x => x === null ? null : -x;
+  const d = rows.map(r => mirror ? neg(r[2]) : r[2]), lo = rows.map(r => mirror ? neg(r[4]) : r[3]),
+        hi = rows.map(r => mirror ? neg(r[3]) : r[4]), v = rows.map(r => String(mirror ? -r[6] : r[6])), win = rows.map(r => r[7] === null ? null : (mirror ? 1 - r[7] : r[7]));
+  const names = rows.map(r => P.labels[r[0]]);
+  const ticks = names.map((n, i) => n + '  ' + VERDICT[v[i]] + (win[i] === null ? '' :
+    ' · wins ' + Math.round(100 * win[i]) + '%'));
+  const has = d.map((x, i) => lo[i] !== null && hi[i] !== null);
+  const hover = names.map((n, i) => n + ': Δ = ' + fmt(d[i]) + (has[i] ? ' [' + fmt(lo[i]) + ', ' + fmt(hi[i]) + ']'
+    : ' (no interval)') + '<br>Holm p = ' + fmt(rows[i][5]) + ', verdict ' + VERDICT[v[i]] +
+    (win[i] === null ? '' : '<br>win rate ' + Math.round(100 * win[i]) + '%') + '<br>' + rows[i][8] + ' pairs');
+  const what = mirror ? P.labels[a] + ' − method' : 'method − ' + P.labels[a];
+  const better = lab.direction === 'max' ? 'right' : 'left';
+  return {data: [{type: 'scatter', mode: 'markers', x: d, y: ticks, hovertext: hover, hoverinfo: 'text',
+                  marker: {color: v.map(c => VCOL[c]), size: 10, symbol: 'square'},
+                  error_x: {type: 'data', array: d.map((x, i) => has[i] ? hi[i] - x : 0),
+                            arrayminus: d.map((x, i) => has[i] ? x - lo[i] : 0), visible: true, color: '#555',
+                            thickness: 1.5}}],
+          layout: {title: {text: lab.label + ': paired Δ = ' + what + ' (better to the ' + better + ')',
+                           font: {size: 14}}, height: Math.max(200, 60 + 34 * rows.length),
+                   margin: {l: 10, r: 20, t: 50, b: 40}, showlegend: false,
+                   xaxis: {title: {text: 'paired difference, 95% BCa bootstrap interval'}},
+                   shapes: [{type: 'line', xref: 'x', yref: 'paper', x0: 0, x1: 0, y0: 0, y1: 1,
+                             line: {color: '#222', width: 1}}]}};
+}
+function anchors(k){
+  // the baselines offered for `k`: its units; the one chosen before stays, else the page's default
+  const P = B.pairs[k]; if (!P) return;
+  const prev = sb.value, units = P.units.filter((u, i) => P.rows.some(r => r[1] === i));
+  opt(sb, units, units.map(u => P.labels[P.units.indexOf(u)]));
+  for (const w of [prev, B.anchor.name]) {
+    const hit = !w ? null : units.includes(w) ? w : units.find(u => u.split('[')[0] === w);
+    if (hit) { sb.value = hit; return; }
+  }
+}
+function drawForest(){
+  const k = key(), P = B.pairs[k];
+  document.getElementById('against-section').style.display = P ? '' : 'none';
+  if (!P) { Plotly.purge('forest'); document.body.setAttribute('data-forest', ''); return; }
+  const f = forest(k, sb.value, sv.value); plot('forest', f);
+  document.body.setAttribute('data-forest', k + '~' + sb.value + '~' + sv.value);
+}
 function draw(){
   const k = key(); if (!k) return;
-  const lb = B.leaderboard[k];
-  Plotly.react('leaderboard', lb.data, lb.layout, cfg);
-  const fo = B.forest[k], co = B.cost[k];
-  document.getElementById('against-section').style.display = fo ? '' : 'none';
-  if (fo) Plotly.react('forest', fo.data, fo.layout, cfg); else Plotly.purge('forest');
+  plot('leaderboard', B.leaderboard[k]);
+  anchors(k); drawForest();
+  const co = B.cost[k];
   document.getElementById('cost-section').style.display = co ? '' : 'none';
-  if (co) Plotly.react('cost', co.data, co.layout, cfg); else Plotly.purge('cost');
+  if (co) plot('cost', co); else Plotly.purge('cost');
   const ag = B.agreement[sd.value + '|' + sm.value];
   document.getElementById('agreement-section').style.display = ag ? '' : 'none';
-  if (ag) Plotly.react('agreement', ag.data, ag.layout, cfg); else Plotly.purge('agreement');
+  if (ag) plot('agreement', ag); else Plotly.purge('agreement');
   document.body.setAttribute('data-drawn', k);
 }
 function metrics(){
@@ -137,7 +196,9 @@ function models(){
   opt(sm, ms, null, true); metrics();
 }
 if (B.keys.length){
-  opt(sd, B.datasets); sd.onchange = models; sm.onchange = metrics; sk.onchange = draw; models();
+  sv.value = B.anchor.mode || 'baseline';
+  opt(sd, B.datasets); sd.onchange = models; sm.onchange = metrics; sk.onchange = draw;
+  sb.onchange = drawForest; sv.onchange = drawForest; models();
 }
 window.reportSelect = function(k){
   const l = B.labels[k]; sd.value = l.dataset; models(); sm.value = l.model; metrics(); sk.value = k; draw();
@@ -157,7 +218,7 @@ function show(e, im){
     s.values.map(v => '<td>' + (v === null ? '–' : v.toPrecision(4)) + '</td>').join('') + '</tr>'; });
   h += "</table></div><div id='img-curves' class='chart'></div>"; view.innerHTML = h;
   view.setAttribute('data-curves', im.curves ? '1' : '0');
-  if (im.curves) Plotly.newPlot('img-curves', im.curves.data, im.curves.layout, cfg);
+  if (im.curves) plot('img-curves', im.curves);
 }
 function fill(){
   const e = I[dm.value]; if (!e) return;
@@ -282,6 +343,15 @@ def _json_script(name: str, obj) -> str:
     return f"<script type='application/json' id='{name}'>" + text.replace("</", "<\\/") + "</script>"
 
 
+#: tables of the folder the page shows otherwise (the leaderboard, the forest plot, the published numbers)
+_SHOWN_TABLES = ("table.md", "comparison.md", "published_comparison.md")
+
+
+def _extra_tables(out_dir: Path) -> list[Path]:
+    """The folder's other Markdown tables (metric agreement, and any a tool of the harness writes: ROAR ...)."""
+    return sorted(p for p in out_dir.glob("*.md") if p.name not in _SHOWN_TABLES and p.is_file())
+
+
 def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = None,
                  metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
                  new_method: str | None = None, n_boot: int = tab.N_BOOT, seed: int = tab.SEED,
@@ -307,7 +377,14 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
 
     title = title or f"Attribution benchmark — {out_dir.name}"
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    board = dash.build(t.summary, t.comparison)
+    from .baselines import every_baseline
+
+    metrics = list(dict.fromkeys((lab, col, d) for lab, col, d in zip(t.summary["label"], t.summary["column"],
+                                                                        t.summary["direction"])
+                                 if col not in dash.RUNNER_COLUMNS)) if not t.summary.empty else []
+    pairs = every_baseline(tab.with_variants(df), metrics, n_boot=n_boot, seed=seed) if metrics else None
+    anchor, anchor_mode = (new_method, "method") if new_method else (baseline, "baseline")
+    board = dash.build(t.summary, pairs, anchor, anchor_mode)
     images = dash.image_browser(out_dir, df, t.summary) if browser else {}
     dash.write_plotly_js(out_dir)
     body = [f"<h1>{html.escape(title)}</h1>",
@@ -319,11 +396,12 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
     if not board["keys"]:
         body.append("<p>No results in the store.</p>")
     else:
-        mode = ""
-        if not t.comparison.empty:
-            mode = ("every method against the baseline " + html.escape(display_method(str(baseline)))
-                    if t.comparison["_anchor"].iloc[0] == "baseline"
-                    else "the new method " + html.escape(display_method(str(new_method))) + " against each")
+        if t.comparison.empty:
+            mode = "this folder's tables hold no comparison"
+        elif new_method:
+            mode = f"the folder's tables compare the new method {html.escape(display_method(str(new_method)))} with each"
+        else:
+            mode = f"the folder's tables compare every method with {html.escape(display_method(str(baseline)))}"
         body.append(_DASHBOARD_HTML.replace("{MODE}", mode))
     if images:
         body.append(_BROWSER_HTML)
@@ -337,6 +415,9 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
         body.append(_df_html(p))
     if t.layouts:
         body.append("<details><summary>All tables (as in table.md)</summary>" + t.html() + "</details>")
+    for md in _extra_tables(out_dir):
+        body.append(f"<details><summary>{html.escape(md.name)}</summary><pre class='md'>"
+                    + html.escape(md.read_text(encoding="utf-8")) + "</pre></details>")
     if curve_pngs or other_pngs:
         body.append("<details><summary>Figures: mean curves and attribution grids</summary>")
         for p in other_pngs + curve_pngs:

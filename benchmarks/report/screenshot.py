@@ -4,7 +4,9 @@
 headless Chromium, and
 
 - ``--check``: reports JavaScript errors (the browser's console at level SEVERE), that every choice of the
-  selector (dataset, model, metric) draws a leaderboard chart whose numbers equal ``table.csv``, that every image
+  selector (dataset, model, metric) draws a leaderboard chart whose numbers equal ``table.csv``, a forest plot for
+  every baseline it offers (the tables' own baseline with ``comparison.csv``'s numbers), and the metric agreement
+  (Kendall-tau heatmap, summary ranking as ``agreement_ranking.csv``), that every image
   of the per-image browser shows its maps, and that no file of the folder names an absolute path of this machine;
 - writes a screenshot of the page's top (default ``<out_dir>/report.png``).
 
@@ -85,8 +87,9 @@ def absolute_paths(out_dir, needles=None) -> list[str]:
     return hits
 
 
-def check(driver, out_dir) -> list[str]:
-    """Everything :mod:`this module's <benchmarks.report.screenshot>` ``--check`` checks; returns the problems."""
+def check(driver, out_dir, images: bool = True) -> list[str]:
+    """Everything :mod:`this module's <benchmarks.report.screenshot>` ``--check`` checks; returns the problems.
+    ``images=False`` leaves the per-image browser out."""
     import pandas as pd
 
     out_dir = Path(out_dir)
@@ -99,6 +102,9 @@ def check(driver, out_dir) -> list[str]:
 
     keys = driver.execute_script("return JSON.parse(document.getElementById('board-data').textContent).keys")
     table = pd.read_csv(out_dir / "table.csv")
+    comparison = pd.read_csv(out_dir / "comparison.csv") if (out_dir / "comparison.csv").exists() else None
+    ranking = (pd.read_csv(out_dir / "agreement_ranking.csv") if (out_dir / "agreement_ranking.csv").exists()
+               else None)
     seen = []
 
     def options(sel_id):
@@ -112,13 +118,15 @@ def check(driver, out_dir) -> list[str]:
                 Select(driver.find_element(By.ID, "sel-metric")).select_by_value(key)
                 seen.append(key)
                 problems += _check_drawn(driver, key, table)
+                problems += _check_forests(driver, key, comparison)
+            problems += _check_agreement(driver, dataset, model, ranking)
     if sorted(seen) != sorted(keys):
         problems.append(f"the selector offers {sorted(seen)}, the report holds {sorted(keys)}")
     problems += [f"JavaScript error: {m}" for m in js_errors(driver)]
     n_images = driver.execute_script(
         "const I = JSON.parse(document.getElementById('browser-data').textContent);"
         "return Object.values(I).reduce((s, e) => s + e.images.length, 0)")
-    if n_images:  # every image of every (dataset, model): its maps load and its curves are drawn
+    if n_images and images:  # every image of every (dataset, model): its maps load and its curves are drawn
         for dm in options("img-dm"):
             Select(driver.find_element(By.ID, "img-dm")).select_by_value(dm)
             for item in driver.find_elements(By.CSS_SELECTOR, "#img-list div"):
@@ -157,6 +165,84 @@ def _check_drawn(driver, key, table) -> list[str]:
         return [f"{key}: the metric agreement section is shown without a chart"]
     if drawn["points"] != len(want):
         return [f"{key}: {drawn['points']} points drawn for {len(want)} methods"]
+    return []
+
+
+_FORESTS_JS = """
+const k = arguments[0], P = JSON.parse(document.getElementById('board-data').textContent).pairs[k];
+const sb = document.getElementById('sel-baseline'), sv = document.getElementById('sel-mode'), out = [];
+if (!P) return {shown: document.getElementById('against-section').style.display !== 'none', runs: out};
+const first = [sb.value, sv.value];
+for (const b of Array.from(sb.options).map(o => o.value)) for (const mode of ['baseline', 'method']) {
+  sb.value = b; sv.value = mode; sb.dispatchEvent(new Event('change'));
+  const g = document.getElementById('forest');
+  out.push({b: b, mode: mode, drawn: document.body.getAttribute('data-forest'),
+            svg: g.querySelectorAll('.main-svg').length, points: g.querySelectorAll('.point').length,
+            x: g.data ? g.data[0].x : null, y: g.data ? g.data[0].y : null,
+            want: P.rows.filter(r => P.units[r[1]] === b).length});
+}
+sb.value = first[0]; sv.value = first[1]; sb.dispatchEvent(new Event('change'));
+return {first: first, runs: out};
+"""
+
+
+def _check_forests(driver, key, comparison) -> list[str]:
+    """Every baseline of ``key``'s selector, in both views, draws a forest plot with a point per other method; the
+    view of the baseline (or new method) the folder's tables were written with has comparison.csv's numbers."""
+    import pandas as pd
+
+    res = driver.execute_script(_FORESTS_JS, key)
+    runs = res["runs"]
+    if not runs:
+        return [f"{key}: the comparison section is shown without a baseline to choose"] if res.get("shown") else []
+    problems, by = [], {}
+    for r in runs:
+        by[(r["b"], r["mode"])] = r
+        if r["drawn"] != f"{key}~{r['b']}~{r['mode']}" or not r["svg"] or r["points"] != r["want"] or not r["want"]:
+            problems.append(f"{key}: baseline {r['b']} ({r['mode']}): {r['points']} points drawn for {r['want']}")
+    for b in {r["b"] for r in runs}:  # the new-method view is the baseline view mirrored
+        a, m = by.get((b, "baseline")), by.get((b, "method"))
+        if a and m and [None if v is None else -v for v in a["x"]] != [None if v is None else v for v in m["x"]]:
+            problems.append(f"{key}: baseline {b}: the new-method view is not the baseline view mirrored")
+    if comparison is not None and len(comparison):
+        dataset, model, column = key.split("|")
+        c = comparison[(comparison["dataset"] == dataset) & (comparison["model"] == model)
+                       & (comparison["column"] == column)]
+        anchors = set(c["baseline"]) if c["baseline"].nunique() == 1 else set(c["method"])
+        mode = "baseline" if c["baseline"].nunique() == 1 else "method"
+        for anchor in anchors:
+            r = by.get((anchor, mode))
+            if r is None:
+                problems.append(f"{key}: {anchor}, the tables' anchor, is not offered as a baseline")
+                continue
+            want = sorted(float(v) for v in c["diff"] if pd.notna(v))
+            got = sorted(float(v) for v in r["x"] if v is not None)
+            if len(want) != len(got) or any(not math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+                                            for a, b in zip(want, got)):
+                problems.append(f"{key}: forest against {anchor} {got} differs from comparison.csv {want}")
+    return problems
+
+
+def _check_agreement(driver, dataset, model, ranking) -> list[str]:
+    """The metric agreement of (dataset, model): a Kendall-tau heatmap and the summary ranking, one dot per method
+    of agreement_ranking.csv, where that file ranks any."""
+    if ranking is None:
+        return []
+    r = ranking[(ranking["dataset"] == dataset) & (ranking["model"] == model)]
+    if r.empty:
+        return []
+    got = driver.execute_script(
+        "const g = document.getElementById('agreement');"
+        "return {shown: document.getElementById('agreement-section').style.display !== 'none',"
+        " heat: g.querySelectorAll('.hm, .heatmaplayer image').length,"
+        " types: g.data ? g.data.map(t => t.type || 'scatter') : [],"
+        " dots: g.data ? g.data.filter(t => t.hovertext).map(t => t.x) : []}")
+    if not got["shown"] or "heatmap" not in got["types"] or not got["heat"]:
+        return [f"{dataset}|{model}: no metric agreement heatmap drawn"]
+    want = sorted(float(v) for v in r["median_rank"])
+    dots = sorted(float(v) for v in (got["dots"][0] if got["dots"] else []))
+    if len(dots) != len(want) or any(not math.isclose(a, b, abs_tol=1e-9) for a, b in zip(want, dots)):
+        return [f"{dataset}|{model}: summary ranking {dots} differs from agreement_ranking.csv {want}"]
     return []
 
 

@@ -88,7 +88,13 @@ def test_report_html_self_contained(tmp_path):
     board = json.loads(re.search(r"<script type='application/json' id='board-data'>(.*?)</script>", html).group(1))
     summary = pd.read_csv(tmp_path / "table.csv")
     key = "imagenet|resnet18|diffid.diffid"
-    assert key in board["keys"] and set(board["forest"]) <= set(board["keys"])
+    assert key in board["keys"] and set(board["pairs"]) <= set(board["keys"])
+    # every method is offered as the baseline: the pairs of each one against every other
+    assert board["pairs"][key]["units"] == ["ig", "guided_ig", "ma_gig"]
+    assert sorted((r[0], r[1]) for r in board["pairs"][key]["rows"]) == [(i, j) for i in range(3) for j in range(3)
+                                                                        if i != j]
+    # the extra tables of the folder (metric agreement) are in the collapsible tables
+    assert "<summary>agreement.md</summary>" in html and "Kendall" in html
     want = summary[(summary["model"] == "resnet18") & (summary["column"] == "diffid.diffid")]
     assert board["numbers"][key] == pytest.approx(dict(zip(want["variant"], want["mean"])))
     assert not any(k.endswith(("|seconds", "|passes_fb", "|passes_f")) for k in board["keys"])

@@ -51,12 +51,34 @@ def test_report_in_headless_browser(report_dir, driver):
     scored = table[~table["column"].isin(["seconds", "passes_fb", "passes_f"]) & table["mean"].notna()]
     # nothing empty: the selector offers exactly the (dataset, model, column)s with a finite mean
     assert sorted(board["keys"]) == sorted(set(scored["dataset"] + "|" + scored["model"] + "|" + scored["column"]))
-    assert "tiny|tinynet|diffid.diffid" in board["keys"] and board["forest"] and board["cost"]
+    assert "tiny|tinynet|diffid.diffid" in board["keys"] and board["pairs"] and board["cost"]
     assert list(board["agreement"]) == ["tiny|tinynet"]  # 3 methods: the metric agreement heatmap
+    # every method can be the baseline: the selector offers the three, each against the two others
+    assert sorted(board["pairs"]["tiny|tinynet|diffid.diffid"]["units"]) == ["grad_input", "ig", "random"]
+    assert (report_dir / "agreement.md").exists() and "Kendall" in html
     # the flagged (unreadable) image is counted in the leaderboard's labels
     ticks = board["leaderboard"]["tiny|tinynet|diffid.diffid"]["data"][0]["y"]
     assert any("(1 flagged)" in t for t in ticks)
     assert (report_dir / "plotly.min.js").exists() and list((report_dir / "figures" / "browser").rglob("*.png"))
+
+
+@pytest.mark.parametrize("anchor", [dict(baseline="grad_input"), dict(baseline=None, new_method="random")])
+def test_every_baseline_of_the_page_equals_the_tables_for_it(report_dir, driver, tmp_path, anchor):
+    """The page's forest plot for any baseline (or new method) has the numbers ``benchmarks.table --baseline X``
+    (``--new-method X``) writes into comparison.csv: re-tabulated beside the same page, its check still passes."""
+    import shutil
+
+    from benchmarks.report.table import write_tables
+
+    other = tmp_path / "other"
+    shutil.copytree(report_dir, other)
+    write_tables(other, n_boot=2000, **anchor)
+    c = pd.read_csv(other / "comparison.csv")
+    assert set(c["baseline" if anchor.get("baseline") else "method"]) == {anchor.get("baseline") or "random"}
+    assert shot.check(driver, other, images=False) == []
+    c.loc[c.index[0], "diff"] += 0.25  # the check does read comparison.csv
+    c.to_csv(other / "comparison.csv", index=False)
+    assert any("differs from comparison.csv" in p for p in shot.check(driver, other, images=False))
 
 
 def test_screenshot(report_dir, driver, tmp_path):
