@@ -166,3 +166,41 @@ def test_the_list_command_reports_a_broken_plugin_in_one_line(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert out.stderr.strip().count("\n") == 0 and "pip uninstall broken-plugin" in out.stderr
+
+
+def test_a_registered_method_without_a_yaml_composes_and_your_yaml_comes_first(tmp_path):
+    import warnings
+
+    import attribution
+    from attribution.methods import METHODS
+    from attribution.methods.grad_input import GradientInput
+    from benchmarks.run.config import compose_config
+    from benchmarks.run.plugins import register_plugin_configs
+
+    class Tmp(GradientInput):
+        def __init__(self, gain: float = 1.5, **kwargs):
+            super().__init__(**kwargs)
+
+    attribution.register_method("zz_no_yaml", display="NoYAML")(Tmp)
+    try:
+        assert "zz_no_yaml" in register_plugin_configs()
+        assert compose_config(["method=zz_no_yaml"])["method"] == {"name": "zz_no_yaml", "gain": 1.5,
+                                                                   "baseline": "black", **_shared_defaults()}
+        (tmp_path / "method").mkdir()
+        (tmp_path / "method" / "zz_no_yaml.yaml").write_text("name: zz_no_yaml\ngain: 3.0\n")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            register_plugin_configs()  # as at the harness's import, after the filters above
+            got = compose_config([f"hydra.searchpath=[file://{tmp_path}]", "method=zz_no_yaml"])["method"]
+        assert got["gain"] == 3.0 and got["name"] == "zz_no_yaml"
+        assert not [w for w in caught if "ConfigStore" in str(w.message)]  # no notice about the node of that name
+    finally:
+        METHODS.unregister("zz_no_yaml")
+
+
+def _shared_defaults() -> dict:
+    """The options every method inherits (AttributionMethod's), as a config lists them."""
+    from benchmarks.run.plugins import method_node
+
+    node = method_node("grad_input")
+    return {k: v for k, v in node.items() if k not in ("name", "baseline")}

@@ -5,6 +5,7 @@ for a built-in method. A YAML of the same name in the user's config folder (``hy
 from __future__ import annotations
 
 import inspect
+import warnings
 from pathlib import Path
 
 from attribution.errors import ConfigError
@@ -45,6 +46,8 @@ def register_plugin_configs() -> list[str]:
         return []
     have = {p.stem for p in Path(CONFIG_DIR, "method").glob("*.yaml")}
     added = [n for n in names if n not in have]
+    if added:  # a YAML of the user's folder of the same name is merged onto the node (its values win): as intended
+        warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
     for name in added:
         ConfigStore.instance().store(group="method", name=name, node=method_node(name))
     return added
