@@ -54,14 +54,13 @@ def draw_noise(x: torch.Tensor, start: int, stop: int, seed: int, stream: int, k
 
 class MethodMetric(Metric):
     """Base of the metrics that re-run the method. Options: ``reduce_channels``, ``subsample``, ``seed`` (of the
-    subsample and of the metric's own draws), ``max_batch`` (rows per method call: images x noisy copies; None:
-    the device default)."""
+    subsample and of the metric's own draws). The method is called on all the images at once (it chunks its own
+    work: ``method.max_batch``), as the runner calls it for the maps."""
 
     needs_method = True
 
-    def __init__(self, reduce_channels: str = "sum", subsample: float = 1.0, seed: int = 42, mean=None, std=None,
-                 max_batch: int | None = None):
-        super().__init__(mean, std, max_batch)
+    def __init__(self, reduce_channels: str = "sum", subsample: float = 1.0, seed: int = 42, mean=None, std=None):
+        super().__init__(mean, std)
         self.reduce_channels = check_choice("reduce_channels", reduce_channels, REDUCTIONS)
         self.subsample = check_real("subsample", subsample, 0.0, 1.0, low_open=True)
         self.seed = check_int("seed", seed, 0, allowed="a non-negative integer")
@@ -103,20 +102,17 @@ class MethodMetric(Metric):
         return [c.key for c in METRICS.info(self.name).columns]
 
     def explain(self, method, model, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The method's maps of x on ``model``, reduced as the given ones, in chunks of ``max_batch`` rows."""
-        return self.chunker.map(lambda xs, ts: reduce_map(method(model, xs, ts).detach(), self.reduce_channels),
-                                x, target)
+        """The method's maps of x on ``model``, reduced as the given ones."""
+        return reduce_map(method(model, x, target).detach(), self.reduce_channels)
 
     def noisy_maps(self, method, model, x, target, n: int, draw):
-        """Maps of ``n`` noisy copies of x, chunked by samples: yields (first sample, x' [k,B,...], maps [k,B,...])
-        with ``draw(start, stop)`` -> the perturbed inputs [stop - start, *x.shape]."""
-        per_call = max(1, self.chunker.size(x.device, x.shape[1:]) // len(x))
-        for s0 in range(0, n, per_call):
-            s1 = min(n, s0 + per_call)
-            xs = draw(s0, s1)
-            k = s1 - s0
-            maps = self.explain(method, model, xs.reshape(k * len(x), *x.shape[1:]), target.repeat(k))
-            yield s0, xs, maps.reshape(k, len(x), *maps.shape[1:])
+        """Maps of ``n`` noisy copies of x: yields (sample s, x' [B,...], maps [B,...]) with ``draw(start, stop)`` ->
+        the perturbed inputs [stop - start, *x.shape]. One call per copy, all images at once: a method's rows
+        then sit where they sit in its own call on x (the ``random`` control, drawn by row, gives every copy the
+        map it gave x)."""
+        for s in range(n):
+            xs = draw(s, s + 1)[0]
+            yield s, xs, self.explain(method, model, xs, target)
 
     def compute(self, model, x, attr, target, method) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

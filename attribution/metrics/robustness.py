@@ -1,6 +1,7 @@
 """Robustness of a map to small input noise: the method is re-run on noisy copies of each image (Quantus 0.6's
-``MaxSensitivity`` and ``LocalLipschitzEstimate``: same defaults, same formulas), all copies of all images batched
-through the method in chunks of ``max_batch`` rows. Lower is better. Cost: ``nr_samples`` method calls per image.
+``MaxSensitivity`` and ``LocalLipschitzEstimate``: same defaults, same formulas), one call of the
+method per copy, all the images at once (the method chunks its own work). Lower is better. Cost: ``nr_samples``
+method calls per image.
 
 - ``max_sensitivity`` (Yeh et al., "On the (In)fidelity and Sensitivity of Explanations", NeurIPS 2019):
   max_n ||a(x) - a(x + eps_n)||_F / ||a(x)||_F, eps_n ~ U(-lower_bound, lower_bound) per input entry (or
@@ -11,8 +12,8 @@ through the method in chunks of ``max_batch`` rows. Lower is better. Cost: ``nr_
 
 ``a(x)`` is the given map; the noisy maps are reduced as it is (``reduce_channels``). The noise of an image is
 seeded by ``seed`` and the image's pixels (:func:`attribution.metrics._rerun.draw_noise`): the same whatever its
-batch. ``return_nan_when_prediction_changes``: a copy whose predicted class differs from the image's is left out of
-the maximum (one forward per copy); where every copy is left out the score is NaN. Normalisation is per image
+batch. ``return_nan_when_prediction_changes``: an image any of whose copies changes the predicted class scores NaN (as
+Quantus: its maximum then meets a NaN; one forward per copy). Normalisation is per image
 (Quantus divides by the batch's maximum: equal at batch size 1, or given ``normalise_axes`` (1, 2, 3)).
 A map that ignores its input (the ``random`` control, seeded by the input's shape) scores 0, perfectly robust:
 robustness is only worth reading beside a faithfulness metric.
@@ -31,8 +32,8 @@ class _Robustness(MethodMetric):
     kind = "uniform"
 
     def __init__(self, nr_samples: int, abs: bool, normalise: bool, return_nan_when_prediction_changes: bool,
-                 seed: int, reduce_channels: str, subsample: float, mean, std, max_batch):
-        super().__init__(reduce_channels, subsample, seed, mean, std, max_batch)
+                 seed: int, reduce_channels: str, subsample: float, mean, std):
+        super().__init__(reduce_channels, subsample, seed, mean, std)
         self.nr_samples = check_int("nr_samples", nr_samples, 1)
         self.abs = check_bool("abs", abs)
         self.normalise = check_bool("normalise", normalise)
@@ -60,16 +61,18 @@ class _Robustness(MethodMetric):
             return x[None] + draw_noise(x, s0, s1, self.seed, 0, self.kind, lo, hi)
 
         ratios = torch.full((self.nr_samples, len(x)), float("nan"), dtype=torch.float64, device=x.device)
-        for s0, xs, maps in self.noisy_maps(method, model, x, target, self.nr_samples, draw):
-            for j in range(len(maps)):  # the copies of one chunk (all images at once)
-                r = self.ratio(a, self.prepare(maps[j]), x.flatten(1).double(), xs[j].flatten(1).double())
-                if pred is not None:
-                    with torch.no_grad():
-                        changed = model(xs[j]).argmax(-1) != pred
-                    r = torch.where(changed, torch.full_like(r, float("nan")), r)
-                ratios[s0 + j] = r
-        worst = torch.where(ratios.isnan(), torch.full_like(ratios, -float("inf")), ratios).amax(0)
-        worst = torch.where(ratios.isnan().all(0), torch.full_like(worst, float("nan")), worst)
+        for s, xs, maps in self.noisy_maps(method, model, x, target, self.nr_samples, draw):
+            r = self.ratio(a, self.prepare(maps), x.flatten(1).double(), xs.flatten(1).double())
+            if pred is not None:
+                with torch.no_grad():
+                    changed = model(xs).argmax(-1) != pred
+                r = torch.where(changed, torch.full_like(r, float("nan")), r)
+            ratios[s] = r
+        if self.nan_on_change:  # Quantus takes np.max: one changed copy makes the score NaN
+            worst = ratios.amax(0)
+        else:  # np.nanmax: NaN only where every copy is NaN
+            worst = torch.where(ratios.isnan(), torch.full_like(ratios, -float("inf")), ratios).amax(0)
+            worst = torch.where(ratios.isnan().all(0), torch.full_like(worst, float("nan")), worst)
         return {self.name: worst.float()}
 
 
@@ -85,10 +88,9 @@ class MaxSensitivity(_Robustness):
 
     def __init__(self, nr_samples: int = 200, lower_bound: float = 0.2, upper_bound: float | None = None,
                  abs: bool = False, normalise: bool = False, return_nan_when_prediction_changes: bool = False,
-                 seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None,
-                 max_batch: int | None = None):
+                 seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None):
         super().__init__(nr_samples, abs, normalise, return_nan_when_prediction_changes, seed, reduce_channels,
-                         subsample, mean, std, max_batch)
+                         subsample, mean, std)
         self.lower_bound = check_real("lower_bound", lower_bound)
         self.upper_bound = check_real("upper_bound", upper_bound, self.lower_bound, low_open=True, allow_none=True,
                                       allowed=f"a number > lower_bound={lower_bound} or None")
@@ -115,10 +117,9 @@ class LocalLipschitz(_Robustness):
 
     def __init__(self, nr_samples: int = 200, perturb_mean: float = 0.0, perturb_std: float = 0.1,
                  abs: bool = False, normalise: bool = True, return_nan_when_prediction_changes: bool = False,
-                 seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None,
-                 max_batch: int | None = None):
+                 seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None):
         super().__init__(nr_samples, abs, normalise, return_nan_when_prediction_changes, seed, reduce_channels,
-                         subsample, mean, std, max_batch)
+                         subsample, mean, std)
         self.perturb_mean = check_real("perturb_mean", perturb_mean)
         self.perturb_std = check_real("perturb_std", perturb_std, 0.0)
 

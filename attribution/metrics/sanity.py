@@ -88,9 +88,8 @@ class _Randomisation(MethodMetric):
 
     def __init__(self, layer_order: str, similarity_func: str = "spearman", skip_layers: bool = False,
                  abs: bool = True, normalise: bool = True, original: bool = False, seed: int = 42,
-                 reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None,
-                 max_batch: int | None = None):
-        super().__init__(reduce_channels, subsample, seed, mean, std, max_batch)
+                 reduce_channels: str = "sum", subsample: float = 1.0, mean=None, std=None):
+        super().__init__(reduce_channels, subsample, seed, mean, std)
         self.layer_order = check_choice("layer_order", layer_order, LAYER_ORDERS)
         self.similarity = similarity(similarity_func)
         self.skip_layers = check_bool("skip_layers", skip_layers)
@@ -182,8 +181,7 @@ class SmoothMPRT(_Randomisation):
 
         total = None
         for _, _, m in self.noisy_maps(method, model, x, target, n, draw):
-            part = (m / n).sum(0)
-            total = part if total is None else total + part
+            total = m / n if total is None else total + m / n
         return self.prepare(total)
 
 
@@ -199,8 +197,8 @@ class EfficientMPRT(MethodMetric):
 
     def __init__(self, layer_order: str = "bottom_up", n_bins: int = 100, abs: bool = False,
                  normalise: bool = False, seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0,
-                 mean=None, std=None, max_batch: int | None = None):
-        super().__init__(reduce_channels, subsample, seed, mean, std, max_batch)
+                 mean=None, std=None):
+        super().__init__(reduce_channels, subsample, seed, mean, std)
         self.layer_order = check_choice("layer_order", layer_order, LAYER_ORDERS)
         self.n_bins = check_int("n_bins", n_bins, 1)
         self.abs = check_bool("abs", abs)
@@ -234,8 +232,8 @@ class RandomLogit(MethodMetric):
 
     def __init__(self, similarity_func: str = "ssim", num_classes: int | None = None, abs: bool = False,
                  normalise: bool = True, seed: int = 42, reduce_channels: str = "sum", subsample: float = 1.0,
-                 mean=None, std=None, max_batch: int | None = None):
-        super().__init__(reduce_channels, subsample, seed, mean, std, max_batch)
+                 mean=None, std=None):
+        super().__init__(reduce_channels, subsample, seed, mean, std)
         self.similarity = similarity(similarity_func)
         self.num_classes = check_int("num_classes", num_classes, 2, allow_none=True)
         self.abs = check_bool("abs", abs)

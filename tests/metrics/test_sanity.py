@@ -101,7 +101,7 @@ def test_smooth_mprt_equals_quantus_with_its_noise(setup, monkeypatch, samples, 
                                         disable_warnings=True), model, x, y, None, method)
     np.random.seed(0)
     m = attribution.build_metric("smooth_mprt", nr_samples=samples, noise_magnitude=magnitude, layer_order=order,
-                                 original=True, max_batch=len(x))
+                                 original=True)
     out = m(model, x, torch.zeros_like(x), y, method=method)  # the reference is recomputed: attr is not used
     layers = [k for k in q if k != "original"]
     np.testing.assert_allclose(out["smooth_mprt_curve"].numpy(), np.array([q[k] for k in layers]).T, atol=1e-4)
