@@ -445,7 +445,7 @@ def image_browser(out_dir: Path, df: pd.DataFrame, summary: pd.DataFrame,
     """{"dataset|model": {"methods": [...], "images": [{id, png, scores, curves, disagree}], "pairs": [...]}}."""
     from ..io.cache import _file_name
     from .figures import curve_columns
-    from .grids import _latest_cache_dirs, samples_path
+    from .grids import _latest_cache_dirs, load_samples, samples_path
     from .table import with_variants
 
     out_dir = Path(out_dir)
@@ -471,8 +471,7 @@ def image_browser(out_dir: Path, df: pd.DataFrame, summary: pd.DataFrame,
         pixels = {}
         sp = samples_path(out_dir, str(dataset), str(model))
         if sp.exists():
-            with np.load(sp) as z:
-                pixels = {str(i): p for i, p in zip(z["ids"], z["pixels"])}
+            pixels = dict(zip(*load_samples(sp)))
         from .names import _variant_sort_key
 
         cache_of = {v: _cache_for(g, v, model_dir, caches) for v in dict.fromkeys(g["variant"])}

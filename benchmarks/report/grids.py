@@ -1,8 +1,9 @@
 """Image x method attribution grids for the report, built from the attribution cache.
 
-The runner keeps the pixels of the first images of each (dataset, model) in
-``<out_dir>/figures/samples/<dataset>__<model>.npz``; :func:`write_attribution_grids` pairs them with every
-method's cached attributions and draws ``figures/attributions__<dataset>__<model>.png``
+The runner keeps the pixels of the first :data:`N_KEPT` images of each (dataset, model) in
+``<out_dir>/figures/samples/<dataset>__<model>.npz`` (8-bit, as the images were read); the per-image browser of
+the report shows them beside every method's maps, and :func:`write_attribution_grids` draws the first
+:data:`N_SAMPLES` of them with every method's cached attributions as ``figures/attributions__<dataset>__<model>.png``
 (:func:`benchmarks.report.figures.attribution_grid`).
 """
 from __future__ import annotations
@@ -15,35 +16,54 @@ import torch
 from ..io.cache import _file_name
 from ..io.store import _safe, atomic_write
 
+#: images per attribution grid
 N_SAMPLES = 4
+#: images whose pixels the runner keeps per (dataset, model): the most the report's per-image browser shows
+N_KEPT = 32
 
 
 def samples_path(out_dir, dataset: str, model: str) -> Path:
     return Path(out_dir) / "figures" / "samples" / f"{_safe(dataset)}__{_safe(model)}.npz"
 
 
+def load_samples(path) -> tuple[list[str], np.ndarray]:
+    """(ids, pixels [N,C,H,W] float32 in [0,1]) of a samples file (8-bit, or float as earlier runs kept them)."""
+    with np.load(path) as z:
+        ids, pixels = [str(i) for i in z["ids"]], z["pixels"]
+    if pixels.dtype == np.uint8:
+        pixels = pixels.astype(np.float32) / 255.0
+    return ids, pixels.astype(np.float32, copy=False)
+
+
 def save_samples(out_dir, dataset: str, model: str, ids, pixels: torch.Tensor) -> None:
-    """Keep the pixels ([N,C,H,W] in [0,1]) of the first N_SAMPLES images seen per (dataset, model)."""
+    """Keep the pixels ([N,C,H,W] in [0,1]) of the first N_KEPT images seen per (dataset, model), as 8-bit
+    (the images are read from 8-bit files: nothing is lost, and 32 photos take a few MB, not 20)."""
     path = samples_path(out_dir, dataset, model)
     kept_ids, kept = [], []
     if path.exists():
         with np.load(path) as z:
-            kept_ids, kept = [str(i) for i in z["ids"]], list(z["pixels"])
-    if len(kept_ids) >= N_SAMPLES:
+            kept_ids, kept = [str(i) for i in z["ids"]], list(_as_uint8(z["pixels"]))
+    if len(kept_ids) >= N_KEPT:
         return
+    added = False
     for i, p in zip(ids, pixels.detach().float().cpu().numpy()):
-        if len(kept_ids) < N_SAMPLES and str(i) not in kept_ids:
+        if len(kept_ids) < N_KEPT and str(i) not in kept_ids:
             kept_ids.append(str(i))
-            kept.append(p)
-    data = dict(ids=np.array(kept_ids), pixels=np.stack(kept)) if kept else None
-    if data is None:
+            kept.append(_as_uint8(p))
+            added = True
+    if not added:
         return
+    data = dict(ids=np.array(kept_ids), pixels=np.stack(kept))
 
     def write(tmp):
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
             np.savez_compressed(fh, **data)
 
     atomic_write(path, write)
+
+
+def _as_uint8(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _latest_cache_dirs(model_dir: Path) -> dict[str, Path]:
@@ -67,8 +87,8 @@ def write_attribution_grids(out_dir) -> list[Path]:
         model_dir = out_dir / "cache" / dataset / model
         if not model_dir.is_dir():
             continue
-        with np.load(sample_file) as z:
-            ids, pixels = [str(i) for i in z["ids"]], z["pixels"]
+        ids, pixels = load_samples(sample_file)
+        ids, pixels = ids[:N_SAMPLES], pixels[:N_SAMPLES]
         attrs = {}
         for method, d in _latest_cache_dirs(model_dir).items():
             maps = []

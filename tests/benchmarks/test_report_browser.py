@@ -56,6 +56,10 @@ def test_report_in_headless_browser(report_dir, driver):
     # every method can be the baseline: the selector offers the three, each against the two others
     assert sorted(board["pairs"]["tiny|tinynet|diffid.diffid"]["units"]) == ["grad_input", "ig", "random"]
     assert (report_dir / "agreement.md").exists() and "Kendall" in html
+    # the per-image browser: every evaluated (readable) image, each with its pixels beside the maps
+    browser = json.loads(re.search(r"id='browser-data'>(.*?)</script>", html).group(1))
+    images = browser["tiny|tinynet"]["images"]
+    assert len(images) == 11 and all(im["has_pixels"] for im in images)
     # the flagged (unreadable) image is counted in the leaderboard's labels
     ticks = board["leaderboard"]["tiny|tinynet|diffid.diffid"]["data"][0]["y"]
     assert any("(1 flagged)" in t for t in ticks)
