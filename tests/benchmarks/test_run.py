@@ -406,7 +406,7 @@ def test_experiment_grids_cover_what_they_promise():
     assert set(demo_c["metrics"]) == set(attribution.available_metrics()) - {"quantus"}
     for spec in runner.metrics_config(demo_c).values():  # every demo metric option is valid
         attribution.build_metric(spec["metric"], **spec["options"])
-    assert set(demo_c["suites"]) == {"photos", "mnist", "mnist_vit"}
+    assert set(demo_c["suites"]) == {"photos", "mnist", "mnist_vit", "canvas"}
     assert any(getattr(METHODS.get(m), "needs_vae", False) for m in attribution.available_methods())
 
     for exp, n_jobs in (("demo", None), ("table1", 132)):
@@ -416,7 +416,7 @@ def test_experiment_grids_cover_what_they_promise():
 
             assert "method" not in ((raw.get("hydra") or {}).get("sweeper") or {}).get("params", {})
             jobs = plan_jobs(demo_c["suites"], attribution.available_methods(), {"photos": None, "mnist": "mnist_kl",
-                                                                                  "mnist_vit": "mnist_kl"})
+                                                                                  "mnist_vit": "mnist_kl", "canvas": None})
             methods = sorted({m for _, m in jobs})
         else:
             params = raw["hydra"]["sweeper"]["params"]
