@@ -84,7 +84,6 @@ def _env(*paths) -> dict:
             "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.slow
 def test_an_installed_plugin_runs_and_is_compared_with_its_own_display_name(tmp_path):
     sys.path.insert(0, str(HERE))
     try:
