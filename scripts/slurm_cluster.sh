@@ -133,6 +133,7 @@ ReturnToService=2
 JobRequeue=1
 MinJobAge=300
 SlurmctldTimeout=30
+KillWait=5
 SlurmdTimeout=30
 MpiDefault=none
 $NODE NodeAddr=127.0.0.1 State=UNKNOWN
