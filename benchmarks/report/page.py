@@ -449,6 +449,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-boot", type=int, default=tab.N_BOOT)
     ap.add_argument("--seed", type=int, default=tab.SEED)
     ap.add_argument("--embed-images", action="store_true", help="embed the PNGs as base64 instead of linking them")
+    ap.add_argument("--wandb", nargs="?", const="", default=None, metavar="MODE",
+                    help="also log the report's tables and charts to W&B as one run (offline, online; default: "
+                         "as WANDB_MODE says)")
+    ap.add_argument("--wandb-project", help="W&B project (default WANDB_PROJECT, else attribution-bench)")
+    ap.add_argument("--wandb-group", help="W&B group (e.g. the sweep's)")
     a = ap.parse_args(argv)
     given = a.baseline is not None and a.baseline.lower() != "none"
     baseline = None if (a.new_method or (a.baseline is not None and not given)) else (a.baseline or "ig")
@@ -463,6 +468,24 @@ def main(argv=None) -> int:
     p = write_report(a.out_dir, title=a.title, metric_sets=a.metric_sets, baseline=baseline,
                      new_method=a.new_method, n_boot=a.n_boot, seed=a.seed, embed=a.embed_images)
     print(p)
+    if a.wandb is not None:
+        return _to_wandb(a, baseline)
+    return 0
+
+
+def _to_wandb(a, baseline) -> int:
+    """The report's tables and charts as one W&B run; 1 (with what was missed) when W&B did not get them."""
+    from .wandb_log import report_to_wandb, sync_hint
+
+    lg = report_to_wandb(a.out_dir, mode=a.wandb or None, project=a.wandb_project, group=a.wandb_group,
+                         baseline=baseline, new_method=a.new_method, n_boot=a.n_boot, seed=a.seed)
+    if lg.saved_to is not None:
+        print(sync_hint(lg.saved_to))
+    if lg.failures:
+        print(f"benchmarks.report: W&B did not get the report ({', '.join(sorted({f['op'] for f in lg.failures}))};"
+              f" first: {lg.failures[0]['error']}); what it missed is in "
+              f"{Path(a.out_dir) / 'wandb_not_logged.jsonl'}", file=sys.stderr)
+        return 1
     return 0
 
 

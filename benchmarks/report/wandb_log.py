@@ -8,8 +8,15 @@
 - ``flush_rows(df=None)``: the per-image table (``per_image``; curve columns left out, lists as JSON text);
 - ``log_summary(dict)``, ``log_images(name, paths or arrays)``, ``log_curves(df or {line: values})`` (W&B line
   plots, one line per method, plus the area under each as a summary number), ``log_metrics(dict)``;
-- ``finish(df=None)``: with the run's final rows, logs the table, the summary (means over ok rows, n ok / flagged)
-  and the curves, then closes the run; ``abort()`` closes it after an error.
+- ``log_leaderboard(df)``: the job's rows of ``table.csv`` (mean, 95% interval, n per metric column) as the W&B table
+  ``leaderboard`` and a W&B bar chart of the means; the runs of a sweep's group then compare in W&B's own panels;
+- ``log_report(out_dir)``: a whole experiment as the report shows it, in W&B's own tables and panels: the
+  leaderboard, the paired comparison, the metric agreement (Kendall tau, summary ranking) and the per-image rows as
+  tables, a bar chart per (dataset, model, metric), and the report's Plotly figures (leaderboard with intervals,
+  forest plot, agreement heatmap) as ``wandb.Plotly`` (see :func:`report_to_wandb`, ``python -m benchmarks.report
+  <out_dir> --wandb offline``);
+- ``finish(df=None)``: with the run's final rows, logs the table, the leaderboard, the summary (means over ok
+  rows, n ok / flagged) and the curves, then closes the run; ``abort()`` closes it after an error.
 
 Every call is guarded: if W&B is missing, ``wandb.init`` fails, or a log call raises, the logger warns once per
 operation, records what was not logged in ``.failures`` and in ``<dir>/wandb_not_logged.jsonl`` (summaries kept
@@ -19,16 +26,18 @@ most the W&B copy.
 ``mode``: ``"offline"`` (files under ``<dir>/wandb/offline-run-*``, nothing leaves the machine; upload later with
 ``wandb sync``), ``"online"``, or ``"disabled"`` (W&B is not imported, calls are no-ops).
 
-:func:`read_offline_run` / :func:`read_table` read back what an offline run wrote (config, summary, history, group,
-media files, tables) from its ``run-*.wandb`` transaction log and ``files/media``.
+What a run wrote is read back from the files W&B itself writes into the run folder for its logged media
+(:func:`read_table`: ``files/media/table/<name>_<step>_<hash>.table.json``, :func:`read_plotly`:
+``files/media/plotly/...``, :func:`logged`): W&B's offline mode keeps config, summary and history only in its binary
+transaction log (``run-<id>.wandb``, read by ``wandb sync``), which this module does not parse.
 """
 from __future__ import annotations
 
 import json
-import struct
+import re
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,17 +225,11 @@ class WandbLogger:
         frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
 
         def go():
-            wandb = self._wandb
             cols = [c for c in frame.columns if not (drop_curves and str(c).endswith("_curve"))]
-            f = frame[cols].head(MAX_TABLE_ROWS).copy()
-            for c in f.columns:
-                if f[c].dtype == object:
-                    f[c] = [json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, dict, np.ndarray))
-                            else (None if v is None else v if isinstance(v, (str, bool, int, float)) else str(v))
-                            for v in f[c]]
-            self._log({name: wandb.Table(dataframe=f.reset_index(drop=True))})
+            table = self._table(frame[cols])
+            self._log({name: table})
             self._rows_logged = True
-            return len(f)
+            return len(table.data)
 
         return self._guard("log_rows", go, {"table": name, "rows": int(len(frame)),
                                             "columns": [str(c) for c in frame.columns]})
@@ -328,6 +331,97 @@ class WandbLogger:
 
         return self._guard("log_curves", go, {"name": name})
 
+    def _table(self, frame):
+        """A W&B table of a DataFrame (at most MAX_TABLE_ROWS rows; lists and dicts as JSON text)."""
+        f = frame.head(MAX_TABLE_ROWS).copy()
+        for c in f.columns:
+            if f[c].dtype == object:
+                f[c] = [json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, dict, np.ndarray))
+                        else (None if v is None else v if isinstance(v, (str, bool, int, float)) else str(v))
+                        for v in f[c]]
+        return self._wandb.Table(dataframe=f.reset_index(drop=True))
+
+    def _bar(self, names, values, title: str, x: str = "method", y: str = "mean"):
+        """A W&B bar chart (``wandb.plot.bar``: W&B's own panel over a W&B table) of ``values`` by ``names``."""
+        import pandas as pd
+
+        frame = pd.DataFrame({x: [str(n) for n in names], y: [float(v) for v in values]})
+        return self._wandb.plot.bar(self._wandb.Table(dataframe=frame), x, y, title=title)
+
+    def log_leaderboard(self, df, name: str = "leaderboard"):
+        """The rows of ``table.csv`` that the job's rows ``df`` make (one per metric column: mean, 95% bootstrap
+        interval, n; :func:`benchmarks.report.table.summarize`) as the W&B table ``name``, and a W&B bar chart of
+        the means (``<name>_chart``)."""
+        def go():
+            from .table import PER_BATCH_COLUMNS, build_tables
+
+            summary = build_tables(df, baseline=None, published=False).summary
+            if summary.empty:
+                return 0
+            score = summary[~summary["column"].isin(PER_BATCH_COLUMNS) & summary["mean"].notna()]
+            score = score.drop_duplicates(["variant", "column"])
+            logged = {name: self._table(summary)}
+            if len(score):
+                who = ", ".join(dict.fromkeys(f"{d} / {m} / {v}" for d, m, v in
+                                              zip(score["dataset"], score["model"], score["variant"])))
+                logged[f"{name}_chart"] = self._bar(score["column"], score["mean"], f"{who}: mean per metric",
+                                                    x="metric")
+            self._log(logged)
+            return len(summary)
+
+        return self._guard("log_leaderboard", go, {"rows": int(len(df))})
+
+    def log_report(self, out_dir, baseline: str | None = "ig", new_method: str | None = None, n_boot: int = 2000,
+                   seed: int = 0):
+        """The experiment of ``out_dir`` (its results store) as the report shows it, in W&B's tables and panels:
+        tables ``leaderboard`` (= ``table.csv``), ``comparison`` (= ``comparison.csv``, against ``baseline`` or
+        of ``new_method``), ``agreement`` and ``ranking`` (= ``agreement.csv``, ``agreement_ranking.csv``),
+        ``per_image`` (the store's rows, curves left out); per (dataset, model, metric) a W&B bar chart of the
+        means (``bar/<dataset>/<model>/<column>``) and the report's figures as ``wandb.Plotly``
+        (``leaderboard/...``, ``forest/...``, and ``agreement/<dataset>/<model>``)."""
+        def go():
+            from . import dashboard as dash
+            from .agreement import kendall, summary_ranking
+            from .names import display_method
+            from .table import PER_BATCH_COLUMNS, build_tables, load_results
+
+            df = load_results(out_dir)
+            t = build_tables(df, None, baseline, new_method, n_boot, seed, published=False)
+            if t.summary.empty:
+                return 0
+            wandb = self._wandb
+            tau, ranking = kendall(t.summary), summary_ranking(t.summary)
+            cmp = t.comparison.drop(columns=["_anchor"], errors="ignore")
+            logged = {"leaderboard": self._table(t.summary)}
+            for key, frame in (("comparison", cmp), ("agreement", tau), ("ranking", ranking)):
+                if len(frame):
+                    logged[key] = self._table(frame)
+            score = t.summary[~t.summary["column"].isin(PER_BATCH_COLUMNS)]
+            for (d, m, col), g in score.groupby(["dataset", "model", "column"], sort=False):
+                g = g.drop_duplicates("variant")
+                g = g[g["mean"].notna()]
+                if g.empty:
+                    continue
+                key = f"{d}/{m}/{col}"
+                label, direction = str(g["label"].iloc[0]), str(g["direction"].iloc[0])
+                flag = next((str(f) for f in g["flag"].fillna("") if f), "")
+                logged[f"leaderboard/{key}"] = wandb.Plotly(dash.leaderboard_figure(g, label, direction, flag))
+                logged[f"bar/{key}"] = self._bar([display_method(v) for v in g["variant"]], g["mean"],
+                                                 f"{d} / {m}: {label}")
+                c = cmp[(cmp["dataset"] == d) & (cmp["model"] == m) & (cmp["column"] == col)] if len(cmp) else cmp
+                if len(c) and c["diff"].notna().any():
+                    logged[f"forest/{key}"] = wandb.Plotly(dash.forest_figure(c, label, direction))
+            for (d, m), _ in score.groupby(["dataset", "model"], sort=False):
+                fig = dash.agreement_figure(tau[(tau["dataset"] == d) & (tau["model"] == m)],
+                                            ranking[(ranking["dataset"] == d) & (ranking["model"] == m)])
+                if fig is not None:
+                    logged[f"agreement/{d}/{m}"] = wandb.Plotly(fig)
+            self._log(logged)
+            self.flush_rows(df)
+            return list(logged)
+
+        return self._guard("log_report", go, {"out_dir": Path(out_dir).name})
+
     def log_metrics(self, values: Mapping[str, Any]):
         """A plain ``run.log`` of scalars (for anything not covered above)."""
         vals = {str(k): _jsonable(v) for k, v in dict(values).items()}
@@ -343,6 +437,7 @@ class WandbLogger:
             return
         if df is not None and len(df):
             self.flush_rows(df)
+            self.log_leaderboard(df)
             self.log_summary(self.summarize(df))
             if any(str(c).endswith("_curve") for c in getattr(df, "columns", [])):
                 self.log_curves(df)
@@ -372,112 +467,45 @@ class WandbLogger:
 
 
 # ---------------------------------------------------------------------------------------------- reading back
-_BLOCK = 32768
-_HEADER = 7  # ":W&B" + magic (2) + version (1)
+#: ``<name>_<step>_<hash>.<kind>.json``: how W&B names the file of a medium logged under ``name``
+_MEDIA_FILE = re.compile(r"^(?P<name>.+)_(?P<step>\d+)_(?P<hash>[0-9a-f]+)\.(?P<kind>[a-z-]+)\.json$")
 
 
-def _records(path: Path) -> Iterable[bytes]:
-    """Records of a W&B transaction log (LevelDB-log framing: 32 KiB blocks, 7-byte chunk headers)."""
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path} is not a W&B transaction log")
-    pos, buf = _HEADER, b""
-    while pos + 7 <= len(data):
-        left = _BLOCK - pos % _BLOCK
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0 and length == 0:
-            pos += left
-            continue
-        chunk = data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind == 1:
-            yield chunk
-        elif kind == 2:
-            buf = chunk
-        elif kind == 3:
-            buf += chunk
-        elif kind == 4:
-            yield buf + chunk
-            buf = b""
-
-
-def _set_nested(d: dict, item, value):
-    keys = list(item.nested_key) or [item.key]
-    for k in keys[:-1]:
-        d = d.setdefault(k, {})
-    d[keys[-1]] = value
-
-
-def read_offline_run(run_dir, wait: float = 10.0) -> dict:
-    """What an offline run wrote: ``{"config", "summary", "history", "group", "project", "run_id", "finished",
-    "files"}``.
-
-    ``run_dir``: an ``offline-run-*`` folder (or a folder holding exactly one ``*.wandb`` file). Config and summary
-    are the final values (updates applied in order); ``history`` is the list of logged steps; ``files`` the paths
-    under ``files/`` (relative), e.g. ``media/table/per_image_3_<hash>.table.json``. W&B's service writes the log
-    shortly after ``finish()`` returns, so this waits up to ``wait`` seconds for the run's exit record
-    (``finished`` says whether it came).
-    """
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    run_dir = Path(run_dir)
-    logs = sorted(run_dir.glob("*.wandb"))
-    if len(logs) != 1:
-        raise FileNotFoundError(f"expected one *.wandb file in {run_dir}, found {len(logs)}")
-    deadline = time.monotonic() + wait
-    while True:
-        recs = []
-        for raw in _records(logs[0]):
-            rec = pb.Record()
-            rec.ParseFromString(raw)
-            recs.append(rec)
-        finished = any(r.WhichOneof("record_type") == "exit" for r in recs)
-        if finished or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
-    out = {"config": {}, "summary": {}, "history": [], "group": None, "project": None, "run_id": None,
-           "finished": finished}
-    for rec in recs:
-        kind = rec.WhichOneof("record_type")
-        if kind == "run":
-            out["run_id"], out["project"], out["group"] = rec.run.run_id, rec.run.project, rec.run.run_group or None
-            for it in rec.run.config.update:
-                _set_nested(out["config"], it, json.loads(it.value_json))
-        elif kind == "config":
-            for it in rec.config.update:
-                _set_nested(out["config"], it, json.loads(it.value_json))
-        elif kind == "summary":
-            for it in rec.summary.update:
-                _set_nested(out["summary"], it, json.loads(it.value_json))
-        elif kind == "history":
-            step = {}
-            for it in rec.history.item:
-                _set_nested(step, it, json.loads(it.value_json))
-            out["history"].append(step)
-    files = run_dir / "files"
-    out["files"] = sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file()) if files.exists() else []
+def _media(run_dir, kind: str) -> dict[str, list[tuple[int, Path]]]:
+    """{logged name: [(step, file)]} of the media of ``kind`` (``table``, ``plotly``) W&B wrote for a run."""
+    root = Path(run_dir) / "files" / "media" / kind
+    out: dict[str, list[tuple[int, Path]]] = {}
+    for f in sorted(root.rglob(f"*.{kind}.json")) if root.is_dir() else []:
+        m = _MEDIA_FILE.match(f.name)
+        if m and m["kind"] == kind:
+            name = (f.parent.relative_to(root) / m["name"]).as_posix()  # a "/" in the name is a folder
+            out.setdefault(name, []).append((int(m["step"]), f))
     return out
 
 
+def logged(run_dir, kind: str = "table") -> list[str]:
+    """The names under which a run logged media of ``kind`` (``table``, ``plotly``, ``html``), from W&B's files."""
+    return sorted(_media(run_dir, kind))
+
+
+def _last(run_dir, kind: str, name: str) -> Path:
+    found = _media(run_dir, kind).get(name)
+    if not found:
+        raise FileNotFoundError(f"no {kind} {name!r} under {Path(run_dir) / 'files' / 'media' / kind}")
+    return max(found)[1]
+
+
 def read_table(run_dir, name: str):
-    """The rows of a table logged under ``name`` by an offline run, as a DataFrame (the last one logged)."""
+    """The rows of the table a run logged under ``name`` (the last one), as W&B wrote them, as a DataFrame."""
     import pandas as pd
 
-    media = Path(run_dir) / "files" / "media" / "table"
-    base = Path(name).name
-
-    def step(p: Path) -> int:
-        head = p.name[len(base) + 1:].split("_")[0]
-        return int(head) if head.isdigit() else -1
-
-    cands = sorted(media.glob(f"{name}_*.table.json"), key=step)
-    if not cands:
-        raise FileNotFoundError(f"no table {name!r} under {media}")
-    t = json.loads(cands[-1].read_text())
+    t = json.loads(_last(run_dir, "table", name).read_text())
     return pd.DataFrame(t["data"], columns=t["columns"])
+
+
+def read_plotly(run_dir, name: str) -> dict:
+    """The Plotly figure (``{"data", "layout"}``) a run logged under ``name`` through ``wandb.Plotly``."""
+    return json.loads(_last(run_dir, "plotly", name).read_text())
 
 
 def offline_runs(directory) -> list[Path]:
@@ -485,3 +513,16 @@ def offline_runs(directory) -> list[Path]:
     return sorted(Path(directory).glob("wandb/offline-run-*"), key=lambda p: p.name)
 
 
+def report_to_wandb(out_dir, mode: str | None = None, project: str | None = None, group: str | None = None,
+                    dir=None, baseline: str | None = "ig", new_method: str | None = None, n_boot: int = 2000,
+                    seed: int = 0, **kw) -> "WandbLogger":
+    """Log the experiment of ``out_dir`` (:meth:`WandbLogger.log_report`) as one W&B run of job type ``report``
+    (named after the folder, in ``group``); returns the closed logger (``.failures``, ``.saved_to``)."""
+    out_dir = Path(out_dir)
+    lg = WandbLogger({"out_dir": out_dir.name, "baseline": baseline, "new_method": new_method, "n_boot": n_boot,
+                      "seed": seed}, mode=mode,
+                     project=project, group=group, name=f"{out_dir.name}/report", job_type="report",
+                     out_dir=dir if dir is not None else out_dir, **kw)
+    lg.log_report(out_dir, baseline=baseline, new_method=new_method, n_boot=n_boot, seed=seed)
+    lg.finish()
+    return lg

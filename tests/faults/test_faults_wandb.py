@@ -92,6 +92,7 @@ def test_wandb_fails_mid_run(tmp_path, monkeypatch):
     table = [r for r in recs if r.get("table") == "per_image"]
     assert table and table[0]["rows"] == 6  # the per-image table at the end, with its size
     assert run.summary["n_images"] == 6  # what still worked (the summary) was set
+    assert [r["rows"] for r in recs if r["op"] == "log_leaderboard"] == [6]  # the job's leaderboard, recorded
 
 
 def test_a_run_that_asked_for_wandb_and_got_nothing_fails_keeping_its_results(tmp_path, monkeypatch):
@@ -108,3 +109,21 @@ def test_a_run_that_asked_for_wandb_and_got_nothing_fails_keeping_its_results(tm
     assert "init" in msg and "api.wandb.ai" in msg and "logger.best_effort=true" in msg and "store" in msg
     out = tmp_path / "out"
     assert len(load_store(out)) == 6 and (out / "wandb_not_logged.jsonl").exists()
+
+
+def test_experiment_report_to_an_unreachable_wandb_warns_and_writes_what_it_missed(tmp_path, monkeypatch):
+    """``python -m benchmarks.report <dir> --wandb online`` with W&B unreachable: the report is written, the W&B
+    copy is recorded as not logged, and the command says so (exit 1) instead of raising."""
+    from benchmarks.report.page import main
+
+    def refuse(**kw):
+        raise ConnectionError("Could not reach api.wandb.ai (simulated)")
+
+    res, _, out = _run(tmp_path)
+    monkeypatch.setattr(wandb, "init", refuse)
+    (out / "wandb_not_logged.jsonl").unlink(missing_ok=True)
+    with pytest.warns(RuntimeWarning, match="W&B init failed"):
+        rc = main([str(out), "--n-boot", "50", "--wandb", "online"])
+    assert rc == 1 and (out / "report.html").exists()
+    ops = [r["op"] for r in _not_logged(out)]
+    assert ops[0] == "init" and "log_report" in ops
