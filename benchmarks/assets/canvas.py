@@ -41,7 +41,7 @@ TEXTURES = ("brick.png", "grass.png", "gravel.png", "astronaut.png", "chelsea.pn
 TEXTURE_SIDE = 160
 VERSIONS = {"mnist_canvas": 1, "canvas_classifier": 1}
 CANVAS_BUDGETS = {"full": dict(epochs=6, train_size=None),
-                  "quick": dict(epochs=1, train_size=600, batch_size=32, lr=1e-2)}
+                  "quick": dict(epochs=3, train_size=1000, batch_size=32, lr=1e-2)}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -70,9 +70,9 @@ def compose(digits: np.ndarray, textures: list[np.ndarray], seed: int, size: int
     [N, 28, 28], each pasted at a random position on a random crop of a random texture (``seed`` fixes all)."""
     rng = np.random.default_rng(seed)
     n = len(digits)
-    tex = rng.integers(0, len(textures), n)
     pos = rng.integers(0, size - DIGIT + 1, (n, 2))  # top-left (row, col) of the 28x28 patch
     crop = rng.random((n, 2))
+    tex = rng.integers(0, len(textures), n)  # drawn last: the positions do not depend on the textures
     out = np.empty((n, size, size, 3), np.uint8)
     boxes = np.empty((n, 4), np.int64)
     for i in range(n):  # asset build, once: 5,000 small numpy pastes
@@ -191,6 +191,7 @@ def canvas_classifier_path() -> Path:
 
 
 RESOLVERS = {"mnist_canvas": mnist_canvas_path, "canvas_classifier": canvas_classifier_path}
+E.ASSET_VERSION.update(VERSIONS)  # the cache folder names (<asset>-v<version>) of embedded.build_asset
 
 __all__ = ["compose", "load_textures", "train_canvas_classifier", "mnist_canvas_path", "canvas_classifier_path",
            "CANVAS", "CANVAS_MEAN", "CANVAS_STD", "TEXTURES"]

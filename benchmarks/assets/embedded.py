@@ -581,10 +581,18 @@ _RESOLVERS: dict[str, Callable[[], Path]] = {
     "mnist_vit": mnist_vit_path,
 }
 
-from . import canvas as _canvas  # noqa: E402  (the localisation suite: its assets resolve like these)
 
-ASSET_VERSION.update(_canvas.VERSIONS)
-_RESOLVERS.update(_canvas.RESOLVERS)
+
+def _canvas_asset(asset: str) -> Callable[[], Path]:
+    """The localisation suite's assets (benchmarks.assets.canvas), imported when first resolved."""
+    def resolve() -> Path:
+        from . import canvas
+
+        return canvas.RESOLVERS[asset]()
+    return resolve
+
+
+_RESOLVERS.update({a: _canvas_asset(a) for a in ("mnist_canvas", "canvas_classifier")})
 
 __all__ = ["resolve_source", "cache_dir", "available_assets", "build_asset", "convert_efficientnet_lite",
            "train_mnist_classifier", "train_mnist_vae", "read_meta", "PHOTOS", "VAE_CONFIG", "MNIST_MEAN",
