@@ -1,22 +1,27 @@
 """The interactive part of ``report.html``: Plotly figures built in Python, shown through one selector.
 
-:func:`build` turns the tables of :mod:`benchmarks.report.table` (the summary behind ``table.csv`` and the paired
-comparison behind ``comparison.csv``) into Plotly figures, one per (dataset, model, metric column):
+:func:`build` turns the tables of :mod:`benchmarks.report.table` (the summary behind ``table.csv``), the paired
+comparisons against every baseline (:mod:`.baselines`) and the metric agreement (:mod:`.agreement`) into the
+page's data, per (dataset, model, metric column):
 
 - the leaderboard: methods ordered by score, mean with its 95% bootstrap interval as dot and whisker, best and
   second marked (the table's ``rank``), the random map as a dashed reference line, flagged images counted;
-- against a baseline: the forest plot of the paired per-image differences with their intervals, coloured by the
-  Holm-adjusted verdict, the win rate beside each row;
-- cost against quality: seconds per image and classifier passes (fwd+bwd) against the score, per method.
+- against a baseline: the paired comparisons of every method against every other (:func:`compact_pairs`), from
+  which the page's JavaScript draws the forest plot of the baseline the reader picks (or of it as a new method
+  against every other), coloured by the Holm-adjusted verdict, the win rate beside each row. :func:`forest_figure`
+  draws the same plot in Python (W&B gets it: :mod:`.wandb_log`);
+- cost against quality: seconds per image and classifier passes (fwd+bwd) against the score, per method;
 
+per (dataset, model) the metric agreement (Kendall-tau heatmap and median-rank summary, :func:`agreement_figure`),
 and a per-image browser (:func:`image_browser`): for each (dataset, model) the images whose pixels the runner kept
 (``figures/samples``) plus the others the cache holds maps for, with every method's map on one colour scale
 (signed and absolute, a PNG per image under ``figures/browser/``), the image's curves and scores, and the rank
 disagreement (1 - Spearman correlation of |A|) of every pair of methods, by which the list can be sorted.
 
 Only what ran is drawn: a (dataset, model, metric) without a finite mean for any method gets no figure, so the
-selector never offers it. The page references Plotly's JavaScript as the one local file ``plotly.min.js`` beside
-``report.html``; the folder opens offline and holds no path of the machine that wrote it.
+selector never offers it. The figures are stored without their template (the page holds one copy). The page
+references Plotly's JavaScript as the one local file ``plotly.min.js`` beside ``report.html``; the folder opens
+offline and holds no path of the machine that wrote it.
 """
 from __future__ import annotations
 

@@ -3,10 +3,12 @@
 ``write_report(out_dir)`` (or ``python -m benchmarks.report <out_dir>``) reads the store, (re)writes the tables
 (:mod:`benchmarks.report.table`), draws the curve figures into ``<out_dir>/figures/`` (:mod:`.figures`), and
 writes ``<out_dir>/report.html``: one selector (dataset, model, metric) over the Plotly figures of
-:mod:`.dashboard` (leaderboard with bootstrap intervals, paired comparison as a forest plot, cost against quality,
-metric agreement), the per-image browser (maps of every method on one colour scale, curves, scores, sorted by how
-much two methods disagree), the comparison with the published numbers, the tables and figures as collapsible
-blocks, and the provenance of the rows (versions, commits, devices, seeds, config hashes, manifests, the command).
+:mod:`.dashboard` (leaderboard with bootstrap intervals, paired comparison as a forest plot against any method
+chosen as the baseline, cost against quality, metric agreement), the per-image browser (maps of every method on one
+colour scale, curves, scores, sorted by how much two methods disagree), the comparison with the published numbers,
+the tables (``table.md``, and every other Markdown table of the folder: ``agreement.md``, ROAR's ...) and figures as
+collapsible blocks, and the provenance of the rows (versions, commits, devices, seeds, config hashes, manifests,
+the command). ``--wandb [MODE]`` also logs the report's tables and charts as one W&B run (:mod:`.wandb_log`).
 Plotly's JavaScript is the local file ``plotly.min.js`` and the PNGs are linked relatively, so the folder opens
 offline on its own; no file names a folder of the machine that wrote it (``embed=True`` puts the PNGs into the
 page as base64 instead). :mod:`.screenshot` opens it in headless Chromium to check it and take its picture.
