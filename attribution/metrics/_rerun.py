@@ -7,7 +7,7 @@
   so the same images whatever their batch; the others get NaN in every output (the demo's reduced setting).
 - :func:`draw_noise`: the seeded noise of the noisy copies: sample s of an image comes from a generator seeded with
   (seed, the image's pixels, stream, s), so an image gets the same noise whatever batch it is in and however the
-  samples are chunked. Tests replace it by NumPy's global draws in Quantus's order to compare with Quantus.
+  copies are stacked into calls. Tests replace it by NumPy's global draws in Quantus's order to compare with Quantus.
 """
 from __future__ import annotations
 
@@ -54,10 +54,12 @@ def draw_noise(x: torch.Tensor, start: int, stop: int, seed: int, stream: int, k
 
 class MethodMetric(Metric):
     """Base of the metrics that re-run the method. Options: ``reduce_channels``, ``subsample``, ``seed`` (of the
-    subsample and of the metric's own draws). The method is called on all the images at once (it chunks its own
-    work: ``method.max_batch``), as the runner calls it for the maps."""
+    subsample and of the metric's own draws). The method is called on all the images at once, noisy copies
+    stacked up to ``rows_per_call`` rows (it chunks its own work: ``method.max_batch``)."""
 
     needs_method = True
+    #: images x noisy copies handed to the method in one call (the method chunks its own work within it)
+    rows_per_call = 256
 
     def __init__(self, reduce_channels: str = "sum", subsample: float = 1.0, seed: int = 42, mean=None, std=None):
         super().__init__(mean, std)
@@ -106,13 +108,16 @@ class MethodMetric(Metric):
         return reduce_map(method(model, x, target).detach(), self.reduce_channels)
 
     def noisy_maps(self, method, model, x, target, n: int, draw):
-        """Maps of ``n`` noisy copies of x: yields (sample s, x' [B,...], maps [B,...]) with ``draw(start, stop)`` ->
-        the perturbed inputs [stop - start, *x.shape]. One call per copy, all images at once: a method's rows
-        then sit where they sit in its own call on x (the ``random`` control, drawn by row, gives every copy the
-        map it gave x)."""
-        for s in range(n):
-            xs = draw(s, s + 1)[0]
-            yield s, xs, self.explain(method, model, xs, target)
+        """Maps of ``n`` noisy copies of x, as many copies per method call as fit in ``rows_per_call`` rows (one
+        at least): yields (first copy s, x' [k,B,...], maps [k,B,...]) with ``draw(start, stop)`` -> the perturbed
+        inputs [stop - start, *x.shape]."""
+        per_call = max(1, self.rows_per_call // len(x))
+        for s0 in range(0, n, per_call):
+            s1 = min(n, s0 + per_call)
+            xs = draw(s0, s1)
+            k = s1 - s0
+            maps = self.explain(method, model, xs.reshape(k * len(x), *x.shape[1:]), target.repeat(k))
+            yield s0, xs, maps.reshape(k, len(x), *maps.shape[1:])
 
     def compute(self, model, x, attr, target, method) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """Robustness of a map to small input noise: the method is re-run on noisy copies of each image (Quantus 0.6's
-``MaxSensitivity`` and ``LocalLipschitzEstimate``: same defaults, same formulas), one call of the
-method per copy, all the images at once (the method chunks its own work). Lower is better. Cost: ``nr_samples``
+``MaxSensitivity`` and ``LocalLipschitzEstimate``: same defaults, same formulas), all the images and
+their copies stacked into few method calls (the method chunks its own work). Lower is better. Cost: ``nr_samples``
 method calls per image.
 
 - ``max_sensitivity`` (Yeh et al., "On the (In)fidelity and Sensitivity of Explanations", NeurIPS 2019):
@@ -15,8 +15,9 @@ seeded by ``seed`` and the image's pixels (:func:`attribution.metrics._rerun.dra
 batch. ``return_nan_when_prediction_changes``: an image any of whose copies changes the predicted class scores NaN (as
 Quantus: its maximum then meets a NaN; one forward per copy). Normalisation is per image
 (Quantus divides by the batch's maximum: equal at batch size 1, or given ``normalise_axes`` (1, 2, 3)).
-A map that ignores its input (the ``random`` control, seeded by the input's shape) scores 0, perfectly robust:
-robustness is only worth reading beside a faithfulness metric.
+A map that ignores its input would score 0, perfectly robust: robustness is only worth reading beside a
+faithfulness metric. The ``random`` control draws its map by its row in a call, so its copies (other rows) get
+fresh noise: it scores as noise does (max-sensitivity about sqrt(2)), not robust.
 """
 from __future__ import annotations
 
@@ -61,13 +62,15 @@ class _Robustness(MethodMetric):
             return x[None] + draw_noise(x, s0, s1, self.seed, 0, self.kind, lo, hi)
 
         ratios = torch.full((self.nr_samples, len(x)), float("nan"), dtype=torch.float64, device=x.device)
-        for s, xs, maps in self.noisy_maps(method, model, x, target, self.nr_samples, draw):
-            r = self.ratio(a, self.prepare(maps), x.flatten(1).double(), xs.flatten(1).double())
+        for s0, xs, maps in self.noisy_maps(method, model, x, target, self.nr_samples, draw):
+            k = len(maps)
+            r = self.ratio(a.repeat(k, 1), self.prepare(maps.flatten(0, 1)), x.flatten(1).double().repeat(k, 1),
+                           xs.flatten(0, 1).flatten(1).double()).view(k, len(x))
             if pred is not None:
                 with torch.no_grad():
-                    changed = model(xs).argmax(-1) != pred
+                    changed = (model(xs.flatten(0, 1)).argmax(-1) != pred.repeat(k)).view(k, len(x))
                 r = torch.where(changed, torch.full_like(r, float("nan")), r)
-            ratios[s] = r
+            ratios[s0:s0 + k] = r
         if self.nan_on_change:  # Quantus takes np.max: one changed copy makes the score NaN
             worst = ratios.amax(0)
         else:  # np.nanmax: NaN only where every copy is NaN

@@ -14,7 +14,7 @@ a time, the others at their trained values).
 - ``mprt`` (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018): per randomisation step l,
   rho_l = spearman(|a| / max|a|, |a_l| / max|a_l|), a the given map, a_l the map of the model randomised up to
   layer l. Outputs ``mprt`` = rho after the last step (Quantus ``return_last_correlation``; for a cascading order
-  the fully randomised model), ``mprt_average`` = the mean over the steps, ``mprt_curve`` [B, steps].
+  the fully randomised model), ``mprt_average`` = the mean over the steps, ``mprt_curve`` [B, steps] (not with ``skip_layers``).
   Cost: one method call per layer (``skip_layers=True``: one, on the fully randomised model).
 - ``smooth_mprt`` (Hedström et al., "Sanity Checks Revisited", TMLR 2024): the same with every map (the reference
   included) denoised, a_smooth = (1/N) sum_n a(x + eps_n), eps_n ~ N(0, (noise_magnitude (max x - min x))^2),
@@ -28,9 +28,12 @@ a time, the others at their trained values).
 
 Normalisation is per image (Quantus's default divides by the batch's maximum; equal at batch size 1, and equal to
 Quantus given ``normalise_func_kwargs={"normalise_axes": (1, 2, 3)}``). Lower similarity is better (the map depends
-on the model and the class); a method passes when the similarity after full randomisation is near zero
-(benchmarks.report.sanity states the rule the tables apply). A map that ignores the model, as the ``random`` control
-(seeded by the input's shape), stays the same: similarity 1, the check fails, as it should.
+on the model and the class); benchmarks.report.sanity states the pass rule the tables apply. The ``random``
+control draws its map by its row in a call: recomputed on the same rows (a whole batch at ``subsample`` 1; smooth
+MPRT, whose reference and randomised maps are stacked alike) it is the same map, similarity 1, and fails, as a map
+that ignores the model should; recomputed on other rows (``subsample`` < 1) it is fresh noise, which MPRT and
+random logit score near 0 - the blind spot of similarity checks that Hedström et al. point out - while eMPRT
+still fails it (the entropy of noise cannot rise).
 
 ``original=True`` also recomputes the map of the unchanged model and reports its similarity to the reference
 (``<name>_original``, Quantus's ``"original"`` entry; one more call, N for smooth MPRT): how reproducible the method
@@ -127,7 +130,8 @@ class _Randomisation(MethodMetric):
         curve = torch.stack(rho, 1).float()
         out[self.name] = curve[:, -1]
         out[f"{self.name}_average"] = curve.mean(1)
-        out[f"{self.name}_curve"] = curve
+        if curve.shape[1] > 1:  # the layer-by-layer curve (the report draws it over the fraction of steps)
+            out[f"{self.name}_curve"] = curve
         if self.original:
             out[f"{self.name}_original"] = out[f"{self.name}_original"].float()
         return out
@@ -181,7 +185,8 @@ class SmoothMPRT(_Randomisation):
 
         total = None
         for _, _, m in self.noisy_maps(method, model, x, target, n, draw):
-            total = m / n if total is None else total + m / n
+            part = (m / n).sum(0)
+            total = part if total is None else total + part
         return self.prepare(total)
 
 
