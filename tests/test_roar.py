@@ -162,14 +162,24 @@ def test_mnist_end_to_end_resumes_without_work(embedded_cache, tmp_path):
           "roar.ratios=[0.5]", "roar.train_size=64", "roar.test_size=24", "roar.retrain.epochs=1",
           "roar.retrain.batch_size=16", "batch_size=32", "device=cpu"]
     first = run_roar(compose_config([*ov, "roar.method=random"]), write_tables=False)
-    assert first["trained"] == 1
+    assert first["trained"] == 2                          # one per fill (channel_mean, kept_mean)
     full = run_roar(compose_config(ov))
-    assert (full["trained"], full["skipped"]) == (3, 1)   # grad_input, its blur control, the unmodified reference
+    assert (full["trained"], full["skipped"]) == (5, 2)   # grad_input and its blur control per fill, r = 0 once
     again = run_roar(compose_config(ov))
-    assert (again["trained"], again["skipped"]) == (0, 4)
+    assert (again["trained"], again["skipped"]) == (0, 7)
     df = load_store(tmp_path / "roar")
-    assert len(df) == 4 * 24 and set(df["roar.correct"]) <= {0.0, 1.0}
+    assert len(df) == 7 * 24 and set(df["roar.correct"]) <= {0.0, 1.0}
     assert sorted(df["method"].unique()) == ["grad_input", "grad_input+blur", "none", "random"]
     assert set(df.groupby("method")["roar.ratio"].first()) == {0.0, 0.5}
     table = pd.read_csv(tmp_path / "roar" / "roar.csv")
-    assert len(table) == 4 and (tmp_path / "roar" / "roar.md").read_text().count("Random") >= 1
+    assert len(table) == 2 * 4 and set(table["fill"]) == {"channel_mean", "kept_mean"}  # r = 0 under each fill
+    assert (tmp_path / "roar" / "roar.md").read_text().count("the random map ranks") == 2
+
+
+def test_preact_resnet18_is_the_cifar_variant():
+    from attribution.preact_resnet import preact_resnet18
+
+    full = preact_resnet18()
+    assert sum(p.numel() for p in full.parameters()) == 11_171_146  # the standard CIFAR PreActResNet-18
+    small = preact_resnet18(num_classes=3, in_chans=1, width=4).eval()
+    assert small(torch.zeros(2, 1, 32, 32)).shape == (2, 3)

@@ -61,21 +61,23 @@ def run_roar(cfg, write_tables: bool = True, echo=None) -> dict[str, Any]:
         f"{len(test_ids)} test images -> {out}")
     accs: dict = {}
     logger = _logger(cfg, out) if todo else None
-    with deterministic(int(cfg.get("seed") or 0), threads=torch.get_num_threads()):
-        if todo:
+    # training under deterministic algorithms (seeded, repeatable); the maps outside it, as the runner computes
+    # them (deterministic kernels slow the methods' batched gradients several-fold on the CPU)
+    repeatable = lambda: deterministic(int(cfg.get("seed") or 0), threads=torch.get_num_threads())  # noqa: E731
+    if todo:
+        with repeatable():
             model = stages.base_model(cfg, out, device, data)
-            for p in model.parameters():
-                p.requires_grad_(False)
-            sal = {}
-            splits = ["train"] + (["test"] if r["modify_test"] else [])
-            for name in dict.fromkeys(P.base_method(j.map) for j in todo if j.map != P.NONE):
-                for split in splits:
-                    sal[f"{split}/{name}"] = stages.saliency(cfg, out, name, split, model, data[f"{split}_x"],
-                                                             data[f"{split}_ids"], data[f"{split}_y"],
-                                                             bank=data["train_x"][:int(cfg.get("reference_bank")
-                                                                                       or 100)])
-            for k, job in enumerate(todo, 1):
-                t = time.perf_counter()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        sal = {}
+        bank = data["train_x"][:int(cfg.get("reference_bank") or 100)]
+        for name in dict.fromkeys(P.base_method(j.map) for j in todo if j.map != P.NONE):
+            for split in ["train"] + (["test"] if r["modify_test"] else []):
+                sal[f"{split}/{name}"] = stages.saliency(cfg, out, name, split, model, data[f"{split}_x"],
+                                                         data[f"{split}_ids"], data[f"{split}_y"], bank=bank)
+        for k, job in enumerate(todo, 1):
+            t = time.perf_counter()
+            with repeatable():
                 acc = stages.run_job(cfg, out, job, data, sal, logger)
                 accs[(job.map, job.ratio, job.repeat)] = acc
                 fill = f" fill={job.fill}" if job.fill else ""
