@@ -1,8 +1,9 @@
 """PreActResNet-18 for 32x32 inputs (He, Zhang, Ren and Sun, "Identity Mappings in Deep Residual Networks",
 ECCV 2016), the CIFAR variant the SIG authors retrain in ROAR: a 3x3 stem of 64 channels, four stages of two
 pre-activation basic blocks (64, 128, 256, 512 channels; stride 2 from the second stage), 4x4 average pooling and a
-linear head (the widely copied CIFAR layout: no BN-ReLU after the last block). A block computes y = x' + conv(relu(bn(conv(relu(bn(x)))))), where x' is x or, when the
-shape changes, a strided 1x1 convolution of relu(bn(x)).
+linear head (the widely copied CIFAR layout: no BN-ReLU after the last block). A block computes
+y = x' + conv(relu(bn(conv(relu(bn(x)))))), where x' is x or, when the shape changes, a strided 1x1 convolution of
+relu(bn(x)).
 """
 from __future__ import annotations
 
