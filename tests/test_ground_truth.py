@@ -74,7 +74,8 @@ def _imagenet_folder(root, w=40, h=20, xml_size=None, box1=(3, 2, 10, 5)):
         Image.fromarray(img).save(d / f"ILSVRC2012_val_{i:08d}.JPEG", quality=100)
     (root / "boxes" / "val").mkdir(parents=True)
     xw, xh = xml_size or (w, h)
-    objs = [_OBJ.format(wnid=TENCH, x0=box1[0], y0=box1[1], x1=box1[2], y1=box1[3]), _OBJ.format(wnid=TENCH, x0=30, y0=10, x1=34, y1=14),
+    objs = [_OBJ.format(wnid=TENCH, x0=box1[0], y0=box1[1], x1=box1[2], y1=box1[3]),
+            _OBJ.format(wnid=TENCH, x0=30, y0=10, x1=34, y1=14),
             _OBJ.format(wnid=GOLDFISH, x0=15, y0=0, x1=20, y1=19)]
     (root / "boxes" / "val" / "ILSVRC2012_val_00000001.xml").write_text(
         _XML.format(id="ILSVRC2012_val_00000001", w=xw, h=xh, objects="\n".join(objs)))
