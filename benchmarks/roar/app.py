@@ -25,7 +25,7 @@ log = logging.getLogger("benchmarks.roar")
 
 def run_roar(cfg, write_tables: bool = True, echo=None) -> dict[str, Any]:
     """Run the ROAR jobs of a resolved config (all of them, or the one ``roar.method``/``roar.ratio`` pick).
-    Returns {"trained": n, "skipped": n, "accuracy": {(map, ratio, repeat): acc}, "seconds": s}."""
+    Returns {"trained": n, "skipped": n, "accuracy": {(map, ratio, repeat, fill): acc}, "seconds": s}."""
     from omegaconf import DictConfig, OmegaConf
 
     from ..assets.embedded import deterministic
@@ -79,14 +79,17 @@ def run_roar(cfg, write_tables: bool = True, echo=None) -> dict[str, Any]:
             t = time.perf_counter()
             with repeatable():
                 acc = stages.run_job(cfg, out, job, data, sal, logger)
-                accs[(job.map, job.ratio, job.repeat)] = acc
+                accs[(job.map, job.ratio, job.repeat, job.fill)] = acc
                 fill = f" fill={job.fill}" if job.fill else ""
                 say(f"roar [{k}/{len(todo)}] {job.map} r={job.ratio:g}{fill}: test accuracy {acc:.3f} "
                     f"({time.perf_counter() - t:.1f}s)")
-    if logger is not None:
+    if logger is not None:  # this invocation's rows as the per-image table, each job's accuracy in the summary
         from ..io.store import load_store
 
-        logger.finish(load_store(out))
+        hashes = {stages.job_stem(cfg, ds_name, j)[1] for j in todo}
+        rows = load_store(out)
+        logger.log_summary({f"roar/{f or 'none'}/{m}/r{x:g}/repeat{k}": a for (m, x, k, f), a in accs.items()})
+        logger.finish(rows[rows["method_hash"].isin(hashes)])
     if write_tables:
         from ..report.roar import write_roar_tables
 
