@@ -149,7 +149,16 @@ def test_preemption_signal_requeues_and_resumes(tmp_path, partition):
     try:
         wait_for("a batch of task #0 in the store", lambda: part_of_task0(out))
         t0 = task(tmp_path / "sweep", 0)
-        subprocess.run(["scancel", "--signal=USR2", t0["job_id"]], check=True)  # what SLURM sends on preemption
+        # what SLURM sends on preemption; submitit requeues the task at once, and scancel then keeps retrying
+        # ("Job can not be altered now") for a minute or more: it is not waited for
+        sig = subprocess.Popen(["scancel", "--signal=USR2", t0["job_id"]], stderr=subprocess.DEVNULL)
+        wait_for("the task requeued", lambda: {"Restarts=1", "JobState=PENDING"} <= set(subprocess.run(
+            ["scontrol", "show", "job", t0["job_id"]], capture_output=True, text=True, check=False).stdout.split()),
+            timeout=90)
+        sig.kill()
+        sig.wait()
+        # SLURM holds a requeued job for about two minutes (Reason=BeginTime): let it start now
+        subprocess.run(["scontrol", "update", f"JobId={t0['job_id']}", "StartTime=now"], check=False)
         stdout, stderr = proc.communicate(timeout=500)
     finally:
         proc.kill()
