@@ -517,6 +517,9 @@ def write_bundle(t: Tables, out_dir) -> dict[str, Path]:
     put("table.md", md)
     put("table.tex", t.latex())
     put("table.csv", t.summary.to_csv(index=False, lineterminator="\n"))
+    from .sanity import write_sanity  # sanity.md / sanity.csv: the randomisation checks' pass/fail verdicts
+
+    paths.update(write_sanity(t.summary, out_dir))
     if not t.comparison.empty:
         put("comparison.md", comparison_markdown(t.comparison))
         put("comparison.csv", t.comparison.drop(columns=["_anchor"], errors="ignore").to_csv(
