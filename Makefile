@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 export PYTHONUNBUFFERED := 1
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: venv test test-fast demo reproduce-table1 table speed flops precision clean lint
+.PHONY: venv test test-fast test-slurm slurm-cluster demo reproduce-table1 table speed flops precision clean lint
 
 venv: $(STAMP)
 
@@ -23,10 +23,18 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/ruff check attribution benchmarks scripts tests
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -ra
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -ra -m "not slurm"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -m "not slow and not slurm"
+
+# The sweeps on a real SLURM cluster (tests/benchmarks/test_slurm.py), one at a time, apart from the suite: they
+# share the cluster's CPUs. They skip, saying why, where no cluster with accounting answers (make slurm-cluster).
+test-slurm: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist -q -ra -m slurm tests/benchmarks/test_slurm.py
+
+slurm-cluster:
+	bash scripts/slurm_cluster.sh
 
 demo: $(STAMP)
 	$(BIN)/python -m benchmarks.demo
