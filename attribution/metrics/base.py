@@ -35,6 +35,9 @@ class Metric(Chunked):
     #: True where the metric scores a map against the image's ground-truth object mask: the harness then calls
     #: ``metric(model, x, attr, target, mask=m)`` with ``m`` [B,1,H,W] bool (attribution.metrics.localisation)
     needs_ground_truth = False
+    #: True where the metric re-runs the attribution method (on a randomised model, under input noise): the harness
+    #: then calls ``metric(model, x, attr, target, method=m)`` (attribution.metrics.sanity, .robustness)
+    needs_method = False
 
     def __init__(self, mean=None, std=None, max_batch: int | None = None):
         self.norm = Normalizer(mean, std)

@@ -9,7 +9,8 @@ from attribution import UnknownNameError, UnknownOptionError
 
 #: small settings that keep each contract fast (the Quantus set is slow per call: one representative runs here,
 #: the adapter's own tests cover the others)
-FAST = {"insertion_deletion": {"step": 64}, "pic": {"num_data_points": 200}, "top_k_intersection": {"k": 32}}
+FAST = {"insertion_deletion": {"step": 64}, "pic": {"num_data_points": 200}, "top_k_intersection": {"k": 32},
+        "smooth_mprt": {"nr_samples": 2}, "max_sensitivity": {"nr_samples": 2}, "local_lipschitz": {"nr_samples": 2}}
 METRICS = [m for m in attribution.available_metrics() if not m.startswith("quantus")] + ["quantus_pixel_flipping"]
 
 
@@ -29,6 +30,8 @@ def test_returns_its_registered_columns_per_image(name, model):
     metric = attribution.build_metric(name, mean=MEAN, std=STD, **FAST.get(name, {}))
     gt = {"mask": torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3} \
         if metric.needs_ground_truth else {}  # localisation metrics score against a ground-truth mask
+    if metric.needs_method:  # sanity and robustness metrics re-run the method
+        gt["method"] = attribution.build_method("grad_input")
     out = metric(SmoothNet().eval() if model == "cnn" else tiny_vit(), x, torch.randn_like(x), y, **gt)
     for col in attribution.metric_info(name).columns:
         assert col.key in out, (name, col.key, sorted(out))
