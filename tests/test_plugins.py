@@ -159,9 +159,13 @@ def test_an_entry_point_naming_an_undecorated_class_registers_it_under_its_name(
     assert Registry("dataset").names() == []  # only methods and metrics read plugins
 
 
-def test_the_list_command_reports_a_broken_plugin_in_one_line(tmp_path):
+def test_the_list_and_table_commands_report_a_broken_plugin_in_one_line(tmp_path):
     env = _env(_broken_dist(tmp_path / "site", "no_such_module_xyz:Method"))
     out = subprocess.run([sys.executable, "-m", "attribution", "list", "methods"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert out.stderr.strip().count("\n") == 0 and "pip uninstall broken-plugin" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "benchmarks.table", str(tmp_path)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert out.stderr.strip().count("\n") == 0 and "pip uninstall broken-plugin" in out.stderr

@@ -589,6 +589,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-published", action="store_true", help="skip the comparison with the published numbers")
     ap.add_argument("--print", action="store_true", help="print table.md to stdout")
     a = ap.parse_args(argv)
+    from attribution.errors import ConfigError
+    from attribution.methods import METHODS
+
+    try:
+        METHODS.load_plugins()  # a plugin that fails to import: its one line, before anything is read or written
+    except ConfigError as e:
+        print(f"benchmarks.table: {e}", file=sys.stderr)
+        return 2
     given = a.baseline is not None and a.baseline.lower() != "none"  # an explicit baseline must be in the store
     baseline = None if (a.new_method or (a.baseline is not None and not given)) else (a.baseline or "ig")
     df = load_results(a.out_dir)
