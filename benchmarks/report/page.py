@@ -138,7 +138,8 @@ function forest(k, anchor, mode){
   const rows = P.rows.filter(r => r[1] === a).slice().reverse();  // plotly's first category is the bottom
   const neg = x => x === null ? null : -x;
   const d = rows.map(r => mirror ? neg(r[2]) : r[2]), lo = rows.map(r => mirror ? neg(r[4]) : r[3]),
-        hi = rows.map(r => mirror ? neg(r[3]) : r[4]), v = rows.map(r => String(mirror ? -r[6] : r[6])), win = rows.map(r => r[7] === null ? null : (mirror ? 1 - r[7] : r[7]));
+        hi = rows.map(r => mirror ? neg(r[3]) : r[4]), v = rows.map(r => String(mirror ? -r[6] : r[6])),
+        win = rows.map(r => r[7] === null ? null : (mirror ? 1 - r[7] : r[7]));
   const names = rows.map(r => P.labels[r[0]]);
   const ticks = names.map((n, i) => n + '  ' + VERDICT[v[i]] + (win[i] === null ? '' :
     ' · wins ' + Math.round(100 * win[i]) + '%'));
@@ -401,7 +402,8 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
         if t.comparison.empty:
             mode = "this folder's tables hold no comparison"
         elif new_method:
-            mode = f"the folder's tables compare the new method {html.escape(display_method(str(new_method)))} with each"
+            name = html.escape(display_method(str(new_method)))
+            mode = f"the folder's tables compare the new method {name} with each"
         else:
             mode = f"the folder's tables compare every method with {html.escape(display_method(str(baseline)))}"
         body.append(_DASHBOARD_HTML.replace("{MODE}", mode))

@@ -515,7 +515,7 @@ def offline_runs(directory) -> list[Path]:
 
 def report_to_wandb(out_dir, mode: str | None = None, project: str | None = None, group: str | None = None,
                     dir=None, baseline: str | None = "ig", new_method: str | None = None, n_boot: int = 2000,
-                    seed: int = 0, **kw) -> "WandbLogger":
+                    seed: int = 0, **kw) -> WandbLogger:
     """Log the experiment of ``out_dir`` (:meth:`WandbLogger.log_report`) as one W&B run of job type ``report``
     (named after the folder, in ``group``); returns the closed logger (``.failures``, ``.saved_to``)."""
     out_dir = Path(out_dir)
