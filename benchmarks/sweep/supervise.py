@@ -184,7 +184,7 @@ def watch(tasks: list[Task], poll_s: float = POLL_S, grace_s: float = GRACE_S) -
                 continue
             t.state, t.reason = states.get(t.job_id, ("UNKNOWN", ""))
             if t.state in slurm.TERMINAL or t.state == "UNKNOWN":
-                t.ended_since = t.ended_since or now
+                t.ended_since = now if t.ended_since is None else t.ended_since
                 if now - t.ended_since >= grace_s:
                     t.outcome = "failed"
                     t.why = (f"{t.state} without a result file" if t.state != "UNKNOWN" else
@@ -275,6 +275,11 @@ def launch(launcher, job_overrides, initial_job_idx: int):
             except Exception as e:  # noqa: BLE001 - the failure report below matters more
                 log.exception("could not write the tables of the finished tasks: %s", e)
                 tables = False
+        if tables:  # a method whose every shard failed has no row to mark: name what is missing under the tables
+            missing = "".join(f"- missing: task #{t.index} ({t.label}): {t.why}\n" for t in failed)
+            with open(out_dir / "table.md", "a", encoding="utf-8") as fh:
+                fh.write(f"\n**Incomplete sweep**: {len(failed)} of {len(tasks)} tasks failed; re-run the sweep to "
+                         f"complete these tables.\n\n{missing}")
         report = failure_report(tasks, out_dir, tables)
         (sweep_dir / FAILED_NAME).write_text(report + "\n", encoding="utf-8")
         log.error("%s", report)

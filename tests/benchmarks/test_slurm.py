@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -133,7 +134,8 @@ def test_scancel_one_task_then_relaunch_loses_and_doubles_nothing(tmp_path, part
     assert task(tmp_path / "sweep", 0)["stdout"] in stderr  # the failed task's log paths
     assert (tmp_path / "sweep" / "failed.txt").is_file()
     table = (out / "table.md").read_text()  # the tables of what finished, the missing images marked
-    assert "scored on different images" in table and "(n=" in table
+    assert "scored on different images" in table and re.search(r"\(n=\d+\)", table)
+    assert "**Incomplete sweep**: 1 of 4 tasks failed" in table and "- missing: task #0" in table
     partial = load_store(out)
     n_ig = int((partial["method"] == "ig").sum())
     assert 1 <= n_ig < N and int((partial["method"] == "grad_input").sum()) == N

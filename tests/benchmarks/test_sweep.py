@@ -173,3 +173,49 @@ def test_progress_command_reads_the_store_and_the_record(tmp_path, capsys):
     assert "ig [hig]: 4 of 8 images" in text and "grad_input [hgrad_i]: 2 of 8 images" in text
     assert "#0 method=t_ig shard=0/2: job 999999_0 FAILED (CANCELLED without a result file); logs: o, e" in text
     assert main([str(tmp_path / "nothing")]) == 2
+
+
+def test_watch_fails_a_task_that_ended_without_its_result_and_keeps_a_requeued_one(tmp_path, monkeypatch):
+    """The launcher's follow-up on fake tasks: one finishes with its result file, one is cancelled (no result), one
+    passes through PREEMPTED to PENDING (a requeue) and then finishes, one leaves the queue without a trace."""
+    import pickle
+    from types import SimpleNamespace
+
+    from benchmarks.sweep import slurm, supervise
+
+    def job(name):
+        paths = SimpleNamespace(result_pickle=tmp_path / f"{name}_result.pkl", stdout=tmp_path / f"{name}.out",
+                                stderr=tmp_path / f"{name}.err")
+        return SimpleNamespace(job_id=name, paths=paths)
+
+    tasks = [supervise.Task(i, [f"method=m{i}"], job(f"7_{i}")) for i in range(4)]
+    script = iter([
+        {"7_0": ("RUNNING", ""), "7_1": ("CANCELLED", ""), "7_2": ("PREEMPTED", ""), "7_3": ("PENDING", "")},
+        {"7_0": ("RUNNING", ""), "7_1": ("CANCELLED", ""), "7_2": ("PENDING", "BeginTime")},
+        {"7_0": ("COMPLETED", ""), "7_1": ("CANCELLED", ""), "7_2": ("RUNNING", "")},
+    ])
+    clock = iter(range(0, 1000, 10))
+    last = {}
+
+    def states(ids):
+        ids = list(ids)
+        step = next(script, None)
+        if step is None:  # task 2 has written its result by now
+            (tmp_path / "7_2_result.pkl").write_bytes(pickle.dumps(("success", "r2")))
+            step = {}
+        if "7_0" in step and step["7_0"][0] == "COMPLETED":
+            (tmp_path / "7_0_result.pkl").write_bytes(pickle.dumps(("success", "r0")))
+        last.update(step)
+        return {i: step[i] for i in ids if i in step}
+
+    monkeypatch.setattr(slurm, "task_states", states)
+    monkeypatch.setattr(supervise.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(supervise.time, "sleep", lambda s: None)
+    supervise.watch(tasks, poll_s=0, grace_s=15)
+    assert [t.outcome for t in tasks] == ["ok", "failed", "ok", "failed"]
+    assert tasks[0].value == "r0" and tasks[2].value == "r2"
+    assert tasks[1].why == "CANCELLED without a result file"
+    assert "left the queue" in tasks[3].why
+    report = supervise.failure_report(tasks, tmp_path / "out", tables=True)
+    assert report.splitlines()[0].startswith("sweep: 2 of 4 tasks failed")
+    assert f"#1 method=m1: job 7_1 CANCELLED without a result file; logs: {tmp_path / '7_1.out'}" in report
