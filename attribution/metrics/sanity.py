@@ -14,7 +14,8 @@ a time, the others at their trained values).
 - ``mprt`` (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018): per randomisation step l,
   rho_l = spearman(|a| / max|a|, |a_l| / max|a_l|), a the given map, a_l the map of the model randomised up to
   layer l. Outputs ``mprt`` = rho after the last step (Quantus ``return_last_correlation``; for a cascading order
-  the fully randomised model), ``mprt_average`` = the mean over the steps, ``mprt_curve`` [B, steps] (not with ``skip_layers``).
+  the fully randomised model), ``mprt_average`` = the mean over the steps, ``mprt_curve`` [B, steps] (not with
+  ``skip_layers``).
   Cost: one method call per layer (``skip_layers=True``: one, on the fully randomised model).
 - ``smooth_mprt`` (Hedström et al., "Sanity Checks Revisited", TMLR 2024): the same with every map (the reference
   included) denoised, a_smooth = (1/N) sum_n a(x + eps_n), eps_n ~ N(0, (noise_magnitude (max x - min x))^2),
@@ -46,8 +47,8 @@ import copy
 
 import torch
 
-from ..errors import ConfigError, check_bool, check_choice, check_int, check_real
 from ..engine.seeding import randint_per_image
+from ..errors import ConfigError, check_bool, check_choice, check_int, check_real
 from ._rerun import MethodMetric, draw_noise, reduce_map
 from ._similarity import discrete_entropy, normalise_by_max, normalise_by_second_moment, similarity
 from .base import register_metric
@@ -216,9 +217,8 @@ class EfficientMPRT(MethodMetric):
     def compute(self, model, x, attr, target, method):
         if not randomisable_layers(model):
             raise ConfigError(f"metric {self.name!r}: the model has no layer with reset_parameters to randomise")
-        rand = None
-        for _, rand in randomised_models(model, self.layer_order, self.seed):
-            pass  # randomisation is cheap: only the last step's model is explained
+        # randomisation is cheap: every step is taken, only the last step's model is explained
+        *_, (_, rand) = randomised_models(model, self.layer_order, self.seed)
         h0 = discrete_entropy(self.prepare(reduce_map(attr, self.reduce_channels)), self.n_bins)
         h1 = discrete_entropy(self.prepare(self.explain(method, rand, x, target)), self.n_bins)
         return {self.name: ((h1 - h0) / h0).float(), f"{self.name}_entropy": h0.float(),

@@ -9,7 +9,7 @@ import attribution
 from attribution.metrics import robustness
 
 quantus = pytest.importorskip("quantus")
-from test_sanity import PER_IMAGE, TinyCNN, explain_func, quantus_call  # noqa: E402
+from test_sanity import PER_IMAGE, TinyCNN, quantus_call  # noqa: E402
 
 
 @pytest.fixture
