@@ -111,9 +111,10 @@ def _section(frame: pd.DataFrame, key) -> pd.DataFrame:
 def to_markdown(t: pd.DataFrame, auc: pd.DataFrame) -> str:
     out = ["# ROAR: accuracy after removing the top r of pixels and retraining (lower is better)", "",
            "Hooker et al. 2019: per map and ratio a classifier is trained from scratch on images whose most salient "
-           "pixels were replaced by the per-channel mean; accuracy on the test images (95% bootstrap interval over "
-           "them). AUC: trapezoid over r. Controls: Random (a random map), (blurred) (the map blurred: ROAR favours "
-           "smooth maps), Unmodified (r = 0).", ""]
+           "pixels were replaced by the section's fill (the per-channel mean of the training images, or the mean of "
+           "each image's kept pixels); accuracy on the test images (95% bootstrap interval over them). AUC: "
+           "trapezoid over r. Controls: Random (a random map), (blurred) (the map blurred: ROAR favours smooth maps), "
+           "Unmodified (r = 0).", ""]
     for key, g in t.groupby(GROUP):
         ratios = sorted(g.loc[g["method"] != "none", "ratio"].unique())
         a = _section(auc, key).set_index("method")
