@@ -248,6 +248,7 @@ def agreement_figure(tau: pd.DataFrame, ranking: pd.DataFrame):
             error_x=dict(type="data", array=(r["q3_rank"] - med).tolist(), arrayminus=(med - r["q1_rank"]).tolist(),
                          color="#5b7fa8", thickness=5, width=0)), row=1, col=2)
         fig.update_xaxes(title_text="rank (1 = best)", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)  # the diagonal from the top left, as in agreement.md
     fig.update_layout(template="plotly_white", height=max(380, 90 + 22 * max(len(names), len(ranking))),
                       margin=dict(l=10, r=20, t=50, b=10))
     return fig

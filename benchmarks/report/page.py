@@ -141,8 +141,9 @@ function forest(k, anchor, mode){
         hi = rows.map(r => mirror ? neg(r[3]) : r[4]), v = rows.map(r => String(mirror ? -r[6] : r[6])),
         win = rows.map(r => r[7] === null ? null : (mirror ? 1 - r[7] : r[7]));
   const names = rows.map(r => P.labels[r[0]]);
-  const ticks = names.map((n, i) => n + '  ' + VERDICT[v[i]] + (win[i] === null ? '' :
-    ' · wins ' + Math.round(100 * win[i]) + '%'));
+  const who = mirror ? P.labels[a] + ' ' : '';  // whose verdict and win rate: the method's, or the new method's
+  const ticks = names.map((n, i) => n + '  ' + (v[i] === '0' ? '' : who) + VERDICT[v[i]] + (win[i] === null ? '' :
+    ' · ' + who + 'wins ' + Math.round(100 * win[i]) + '%'));
   const has = d.map((x, i) => lo[i] !== null && hi[i] !== null);
   const hover = names.map((n, i) => n + ': Δ = ' + fmt(d[i]) + (has[i] ? ' [' + fmt(lo[i]) + ', ' + fmt(hi[i]) + ']'
     : ' (no interval)') + '<br>Holm p = ' + fmt(rows[i][5]) + ', verdict ' + VERDICT[v[i]] +
