@@ -1,7 +1,9 @@
 """The report in a real headless browser (Chromium through selenium): no JavaScript error, every choice of the
-selector draws a leaderboard whose numbers are table.csv's, every image of the per-image browser shows its maps
-and curves, and no file of the report folder names a folder of this machine. Skipped, naming what is missing,
-where selenium, Chromium or chromedriver is absent."""
+selector draws a leaderboard whose numbers are table.csv's and a forest plot for every baseline it offers (in both
+views; the numbers of any baseline equal those ``benchmarks.table --baseline X`` writes), the metric agreement
+(Kendall-tau heatmap and the summary ranking of agreement_ranking.csv) renders, every image of the per-image browser
+shows its maps and curves, and no file of the report folder names a folder of this machine. Skipped, naming what is
+missing, where selenium, Chromium or chromedriver is absent."""
 from __future__ import annotations
 
 import json
