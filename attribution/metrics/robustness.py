@@ -16,7 +16,7 @@ batch. ``return_nan_when_prediction_changes``: an image any of whose copies chan
 Quantus: its maximum then meets a NaN; one forward per copy). Normalisation is per image
 (Quantus divides by the batch's maximum: equal at batch size 1, or given ``normalise_axes`` (1, 2, 3)).
 A map that ignores its input would score 0, perfectly robust: robustness is only worth reading beside a
-faithfulness metric. The ``random`` control draws its map by its row in a call, so its copies (other rows) get
+faithfulness metric. The ``random`` control draws its map from the image's values, so each noisy copy gets
 fresh noise: it scores as noise does (max-sensitivity about sqrt(2)), not robust.
 """
 from __future__ import annotations

@@ -30,10 +30,9 @@ a time, the others at their trained values).
 Normalisation is per image (Quantus's default divides by the batch's maximum; equal at batch size 1, and equal to
 Quantus given ``normalise_func_kwargs={"normalise_axes": (1, 2, 3)}``). Lower similarity is better (the map depends
 on the model and the class); benchmarks.report.sanity states the pass rule the tables apply. The ``random``
-control draws its map by its row in a call: recomputed on the same rows (a whole batch at ``subsample`` 1; smooth
-MPRT, whose reference and randomised maps are stacked alike) it is the same map, similarity 1, and fails, as a map
-that ignores the model should; recomputed on other rows (``subsample`` < 1) it is fresh noise, which MPRT and
-random logit score near 0 - the blind spot of similarity checks that Hedström et al. point out - while eMPRT
+control draws its map from the image alone (seeded by its values), so it is the same map on the randomised model:
+similarity 1, and it fails, as a map that ignores the model should. A map of fresh noise on each call would score
+near 0 on MPRT and random logit - the blind spot of similarity checks that Hedström et al. point out - while eMPRT
 still fails it (the entropy of noise cannot rise).
 
 ``original=True`` also recomputes the map of the unchanged model and reports its similarity to the reference

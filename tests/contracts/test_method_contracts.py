@@ -90,11 +90,12 @@ def test_cost_equals_the_counted_classifier_passes(name, vae, model):
             assert counted[key] == cost[key], (key, counted, cost)
 
 
-@pytest.mark.parametrize("name", [m for m in METHODS if m != "random"])
+@pytest.mark.parametrize("name", METHODS)
 def test_a_batch_equals_each_image_alone_and_chunks_change_nothing(name, vae, model):
     x, y = data()
     batch = build(name, vae)(model, x, y)
-    chunked = build(name, vae, max_batch=2)(model, x, y)
+    # chunks of 2 rows, where the method calls the model (the random control never does: it takes no max_batch)
+    chunked = batch if name == "random" else build(name, vae, max_batch=2)(model, x, y)
     scale = batch.abs().max().clamp_min(1e-12)
     assert (batch - chunked).abs().max() / scale < 1e-5, name
     if name in DRAWS_PER_BATCH:

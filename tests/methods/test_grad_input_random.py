@@ -58,6 +58,8 @@ def test_random_is_seeded_deterministic_and_model_free(smooth_model, images):
     assert a1.shape == x.shape and a1.dtype == torch.float32
     assert torch.equal(a1, a2) and torch.equal(a1, m(smooth_model, x, y))  # deterministic per call
     assert not torch.equal(a1, a3)
+    assert torch.equal(m(smooth_model, x[1:2], y[1:2])[0], a1[1])  # per image: the same map alone as in the batch
+    assert not torch.equal(a1[0], m(smooth_model, x[1:2], y[1:2])[0])  # another image, other noise
     assert abs(a1.mean().item()) < 0.1 and abs(a1.std().item() - 1) < 0.1  # standard normal
     assert m.attribute(smooth_model, x, y).completeness is None and not m.is_path
     with pytest.raises(ConfigError, match="seed"):
