@@ -117,6 +117,8 @@ def main(argv=None) -> int:
     table = out_dir / "table.md"
     if table.exists():
         print("\n" + table.read_text())
+    if (out_dir / "roar" / "roar.md").exists():
+        print("\n" + (out_dir / "roar" / "roar.md").read_text())
     print(f"demo finished in {time.perf_counter() - t0:.0f}s. Outputs in {out_dir}:")
     for p in sorted(out_dir.iterdir()):
         if p.name not in ("cache", "store"):
