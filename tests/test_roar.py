@@ -183,3 +183,34 @@ def test_preact_resnet18_is_the_cifar_variant():
     assert sum(p.numel() for p in full.parameters()) == 11_171_146  # the standard CIFAR PreActResNet-18
     small = preact_resnet18(num_classes=3, in_chans=1, width=4).eval()
     assert small(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
+
+
+def test_trained_base_model_path_on_a_saved_three_channel_dataset(tmp_path):
+    """roar_cifar10's route (base model trained here, PreActResNet-18, 3 channels) on a tiny saved dataset: the
+    base model is trained once and reused by a later job."""
+    import datasets
+    import numpy as np
+
+    from benchmarks.roar import run_roar
+    from benchmarks.run.config import compose_config
+
+    rng = np.random.default_rng(0)
+    feats = datasets.Features({"img": datasets.Image(),
+                               "label": datasets.ClassLabel(names=[str(i) for i in range(10)])})
+
+    def part(n):
+        return datasets.Dataset.from_dict({"img": [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+                                                   for _ in range(n)], "label": [i % 10 for i in range(n)]},
+                                          features=feats)
+
+    datasets.DatasetDict({"train": part(32), "test": part(10)}).save_to_disk(str(tmp_path / "data"))
+    ov = ["experiment=roar_cifar10", f"dataset.source={tmp_path / 'data'}", "device=cpu", f"out_dir={tmp_path}",
+          "roar.methods=[grad_input,random]", "roar.blur=[]", "roar.ratios=[0.5,0.9]", "roar.base.epochs=1",
+          "roar.base.batch_size=16", "roar.retrain.epochs=1", "roar.retrain.batch_size=16",
+          "+roar.model_kwargs.width=4", "batch_size=16"]
+    assert run_roar(compose_config([*ov, "roar.method=grad_input", "roar.ratio=0.5"]), False)["trained"] == 1
+    (base,) = (tmp_path / "roar" / "base").glob("*.pt")
+    stamp = base.stat().st_mtime_ns
+    assert run_roar(compose_config([*ov, "roar.method=random", "roar.ratio=0.9"]), False)["trained"] == 1
+    assert base.stat().st_mtime_ns == stamp
+    assert torch.load(base, weights_only=True)["state_dict"]["conv1.weight"].shape == (4, 3, 3, 3)
