@@ -164,8 +164,7 @@ def saliency(cfg: dict[str, Any], out: Path, name: str, split: str, model, x: to
                 for b in range(start, min(start + chunk, n), bs):
                     xb = x[b:b + bs]
                     tb = predict(model, xb) if r["target"] == "pred" else labels[b:b + bs].to(xb.device)
-                    opts = {**mcfg, "seed": int(mcfg.get("seed") or 0) + b} if name == "random" else mcfg
-                    method = attribution.build_method(name, **opts, **extra)
+                    method = attribution.build_method(name, **mcfg, **extra)  # random: fresh noise per image
                     if info.needs_bank:  # IG2: the first training images (the SIG authors: 100 CIFAR images)
                         method.set_references(bank)
                     parts.append(pixel_saliency(method(model, xb, tb).detach()).cpu())
