@@ -110,16 +110,52 @@ def load_results(out_dir) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------- frames
 def with_variants(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``variant``: the method name, or ``method[hash7]`` when one (dataset, model) holds several configs."""
+    """Add ``variant``: the method name, or, when one (dataset, model) holds several configs of a method,
+    ``method[key=value, ...]`` with the keys in which its configs differ (from the rows' ``method_config``), or
+    ``method[hash7]`` for rows stored without their config."""
     df = df.copy()
     if "method_hash" not in df.columns:
         df["variant"] = df["method"].astype(str)
         return df
     n = df.groupby(["dataset", "model", "method"])["method_hash"].nunique()
     multi = set(n[n > 1].index.get_level_values("method"))
-    df["variant"] = [f"{m}[{str(h)[:7]}]" if m in multi else str(m)
+    labels = config_labels(df[df["method"].isin(multi)]) if multi else {}
+    df["variant"] = [labels.get((str(m), str(h)), f"{m}[{str(h)[:7]}]") if m in multi else str(m)
                      for m, h in zip(df["method"], df["method_hash"])]
     return df
+
+
+def config_labels(df: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(method, method_hash) -> ``method[key=value, ...]``: the keys in which the method's stored configs differ."""
+    if "method_config" not in df.columns:
+        return {}
+    out = {}
+    for method, g in df.groupby("method"):
+        cfgs = {}
+        for h, text in g.drop_duplicates("method_hash")[["method_hash", "method_config"]].itertuples(index=False):
+            if isinstance(text, str):
+                cfgs[str(h)] = _flat(json.loads(text))
+        keys = sorted({k for c in cfgs.values() for k in c if len({json.dumps(d.get(k), default=str)
+                                                                      for d in cfgs.values()}) > 1})
+        for h, c in cfgs.items():
+            shown = ", ".join(f"{k}={_short(c.get(k))}" for k in keys)
+            out[(str(method), h)] = f"{method}[{shown or h[:7]}]"
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """Nested config -> {"a.b": value}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _short(v) -> str:
+    return "-" if v is None else json.dumps(v, default=str).strip('"')
 
 
 # --------------------------------------------------------------------------------------------- metric sets

@@ -94,6 +94,9 @@ def _base_row(ctx: RunContext, sample) -> dict[str, Any]:
         "passes_fb": float("nan"), "passes_f": float("nan"), "metrics": "{}", "device": ctx.device_str,
         "versions": ctx.versions_json, "git_commit": ctx.commit, "seed": int(setup.cfg.get("seed") or 0),
         "shard": f"{setup.shard[0]}/{setup.shard[1]}",
+        # what the hashes stand for, so that a table can name the keys in which two configs of a method differ
+        "method_config": json.dumps(setup.method_key, sort_keys=True, default=str),
+        "metric_configs": "{}",
     }
 
 
@@ -221,6 +224,8 @@ def _rows(ctx: RunContext, batch_ids: list[str]) -> Batch:
         if str(s.id) in ctx.partial:
             row = dict(ctx.partial[str(s.id)])
             row.update({"config_hash": setup.config_hash, "shard": f"{setup.shard[0]}/{setup.shard[1]}"})
+            if not isinstance(row.get("method_config"), str):  # a row stored before rows kept their config
+                row["method_config"] = json.dumps(setup.method_key, sort_keys=True, default=str)
         else:
             row = _base_row(ctx, s)
         b.rows.append(row)
@@ -325,6 +330,9 @@ def _score(ctx: RunContext, b: Batch) -> None:
             scored = json.loads(row.get("metrics") or "{}")
             scored[mname] = setup.metric_hashes[mname]
             row["metrics"] = json.dumps(scored, sort_keys=True)
+            specs = json.loads(row.get("metric_configs") or "{}")
+            specs[mname] = setup.metric_cfgs[mname]
+            row["metric_configs"] = json.dumps(specs, sort_keys=True, default=str)
             if getattr(metric, "nan_means_bad_output", False) and row["status"] == "ok" and any(
                     isinstance(row.get(f"{mname}.{key}"), float) and math.isnan(row[f"{mname}.{key}"])
                     for key in vals):

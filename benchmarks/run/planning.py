@@ -56,6 +56,7 @@ class Setup:
     noise: dict[str, Any] | None = None
     post: dict[str, Any] | None = None
     needs_bank: bool = False
+    method_key: dict[str, Any] = field(default_factory=dict)  # the method's full config, stored with every row
     dataset: Any = None
     classifier: Any = None
     vae: Any = None
@@ -143,9 +144,10 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     # what the attribution depends on beyond the method's own keys: its VAE, the reference bank's size (IG2,
     # Expected Gradients) and the wrapping modifiers; modifier keys at their neutral values leave the hash as it was
     bank = int(cfg.get("reference_bank") or 100) if needs_bank else None
-    method_hash = provenance.config_hash({"name": name, **hashed_options(name, mcfg), "vae": vae_cfg,
-                                          **({"reference_bank": bank} if bank else {}),
-                                          **({"noise": noise} if noise else {}), **({"post": post} if post else {})})
+    extra = {"vae": vae_cfg, **({"reference_bank": bank} if bank else {}), **({"noise": noise} if noise else {}),
+             **({"post": post} if post else {})}
+    method_hash = provenance.config_hash({"name": name, **hashed_options(name, mcfg), **extra})
+    method_key = {"name": name, **mcfg, **extra}  # every option, as the rows store it
     # which manifest file picked the images is no part of an image's result (its rows are kept by image id)
     dataset_key = {**cfg["dataset"], "manifest": None} if "manifest" in cfg["dataset"] else cfg["dataset"]
     setup_hash = provenance.config_hash({"dataset": dataset_key, "model": cfg["model"], "target": target,
@@ -153,7 +155,7 @@ def plan(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> Setup:
     out_dir = Path(str(cfg.get("out_dir") or "results/adhoc")).expanduser()
     variant = attribution.variant_name(name, mcfg, noise, post)
     return Setup(cfg=cfg, device=device, shard=shard, method_name=variant, base_method=name, noise=noise, post=post,
-                 needs_bank=needs_bank, method_cfg=mcfg, method_hash=method_hash,
+                 needs_bank=needs_bank, method_cfg=mcfg, method_hash=method_hash, method_key=method_key,
                  setup_hash=setup_hash, config_hash=provenance.config_hash(provenance.strip_keys(cfg)),
                  metric_cfgs=mets, metric_hashes={m: metric_hash(spec) for m, spec in mets.items()},
                  out_dir=out_dir, needs_vae=needs_vae)

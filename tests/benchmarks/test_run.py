@@ -482,3 +482,24 @@ def test_attribution_grid_from_the_cache(conf, tmp_path):
     assert abs(w / h - (1.9 * 3) / (1.9 * 4 + 0.3)) < 0.05  # 4 image rows x (image + 2 methods) columns
     assert "attributions__tiny__tinynet.png" in (out / "report.html").read_text() or \
         "data:image/png" in (out / "report.html").read_text()
+
+
+def test_rows_keep_their_configs_and_labels_name_the_keys_two_configs_differ_in(conf, tmp_path):
+    """Two configs of one method in one folder: each row stores what its hashes stand for (method and metric
+    configs), and the tables label the configs by the keys they differ in, not by a hash."""
+    from benchmarks.report import table as tab
+
+    out = tmp_path / "out"
+    run_inproc(base_overrides(conf, out))
+    run_inproc(base_overrides(conf, out, "method.n_steps=4", "method.baseline=mean"))
+    df = load_store(out)
+    assert df["method_hash"].nunique() == 2
+    cfgs = {(json.loads(c)["n_steps"], json.loads(c)["baseline"]) for c in df["method_config"]}
+    assert cfgs == {(4, "mean"), (6, "black")}
+    assert json.loads(df["metric_configs"].iloc[0]) == {"completeness": {"metric": "completeness", "options": {}}}
+    labels = set(tab.with_variants(df)["variant"])
+    assert labels == {"ig[baseline=black, n_steps=6]", "ig[baseline=mean, n_steps=4]"}, labels
+    assert tab.main([str(out), "--baseline", "ig[baseline=black, n_steps=6]", "--no-published"]) in (0, None)
+    text = (out / "table.md").read_text()
+    assert "IG [baseline=mean, n_steps=4]" in text and "IG [baseline=black, n_steps=6]" in text
+    assert "IG [baseline=mean, n_steps=4]" in (out / "comparison.md").read_text()
