@@ -264,6 +264,7 @@ def launch(launcher, job_overrides, initial_job_idx: int):
             write_record(sweep_dir, out_dir, tasks, submitted)
         failed = [t for t in tasks if t.outcome == "failed"]
         if not failed:
+            (sweep_dir / FAILED_NAME).unlink(missing_ok=True)  # an earlier run's, in the same sweep folder
             return [t.value for t in tasks]
         tables = bool(OmegaConf.select(config, "write_tables", default=True)) and (out_dir / "store").is_dir()
         if tables:

@@ -143,6 +143,7 @@ def test_scancel_one_task_then_relaunch_loses_and_doubles_nothing(tmp_path, part
     assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
     assert_every_row_once(out, N)
     assert "scored on different images" not in (out / "table.md").read_text()
+    assert not (tmp_path / "sweep" / "failed.txt").exists()  # the relaunch completed the sweep
 
 
 def test_preemption_signal_requeues_and_resumes(tmp_path, partition):
