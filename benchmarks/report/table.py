@@ -260,6 +260,8 @@ def summarize(df: pd.DataFrame, metric_set="diffid", n_boot: int = N_BOOT, seed:
                              metric_set=set_name, label=label, column=column, direction=direction, mean=mean,
                              lo=lo, hi=hi, n=n, n_ok=n_ok, n_flagged=n_flag, rank=0, statistic=stat, flag=""))
     out = pd.DataFrame(rows, columns=cols)
+    if len(out):  # a metric that scored no image of a (dataset, model) did not run there: not shown, not a dash
+        out = out[out.groupby(["dataset", "model", "column"])["n"].transform("max") > 0].reset_index(drop=True)
     for key, why in {**separation_flags(df, out, alpha=alpha), **unchanged_flags(df, out)}.items():
         sel = (out["dataset"] == key[0]) & (out["model"] == key[1]) & (out["column"] == key[2])
         out.loc[sel, "flag"] = why

@@ -295,3 +295,22 @@ def test_published_comparison_says_n_too_small_instead_of_not_in_ci():
     assert cmp["within_ci"].isna().all()
     md = pub.comparison_markdown(cmp)
     assert "(n too small)" in md and "| no |" not in md
+
+
+def test_a_metric_that_did_not_run_on_a_dataset_is_not_rendered_for_it():
+    """Two datasets in one store, a metric scored on one only: the other's tables have no column (and no section)
+    of dashes for it."""
+    rows = []
+    for dataset, scored in (("photos", False), ("mnist", True)):
+        for method in ("ig", "sig"):
+            for i in range(4):
+                rows.append(dict(dataset=dataset, model="m", method=method, method_hash=f"{method}-h",
+                                 image_id=f"{i}", status="ok", **{"diffid.diffid": 0.1 * i + (method == "ig"),
+                                 "only_mnist.score": (0.2 * i if scored else float("nan"))}))
+    df = pd.DataFrame(rows)
+    s = tab.summarize(df, [("DiffID", "diffid.diffid", "max"), ("Only", "only_mnist.score", "max")])
+    assert set(s[s["dataset"] == "photos"]["label"]) == {"DiffID"}
+    assert set(s[s["dataset"] == "mnist"]["label"]) == {"DiffID", "Only"}
+    only = tab.summarize(df, [("Only", "only_mnist.score", "max")])
+    assert set(only["dataset"]) == {"mnist"}
+    assert [lay.dataset for lay in tab.layouts(only, df)] == ["mnist"]
