@@ -8,7 +8,6 @@ model is never called (0 passes). Upstream draws ``np.random.seed(0); randn(5000
 CIFAR train set; the values differ, the distribution is the same.
 Not a path method (no completeness).
 """
-import torch
 
 from ..engine.seeding import randn_per_image
 from ..errors import check_int

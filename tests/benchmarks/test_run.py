@@ -415,8 +415,8 @@ def test_experiment_grids_cover_what_they_promise():
             from benchmarks.demo import plan_jobs
 
             assert "method" not in ((raw.get("hydra") or {}).get("sweeper") or {}).get("params", {})
-            jobs = plan_jobs(demo_c["suites"], attribution.available_methods(), {"photos": None, "mnist": "mnist_kl",
-                                                                                  "mnist_vit": "mnist_kl", "canvas": None})
+            vaes = {"photos": None, "mnist": "mnist_kl", "mnist_vit": "mnist_kl", "canvas": None}
+            jobs = plan_jobs(demo_c["suites"], attribution.available_methods(), vaes)
             methods = sorted({m for _, m in jobs})
         else:
             params = raw["hydra"]["sweeper"]["params"]
