@@ -38,6 +38,17 @@ def plan_jobs(suites: dict, methods: list[str], vae_of_suite: dict) -> list[tupl
     return jobs
 
 
+def runs_variant(variant_suites, suite: str, variant: str) -> bool:
+    """Whether ``suite`` runs ``variant``: ``variant_suites`` is None (every suite runs every variant), a list of
+    suites (each runs every variant) or a mapping suite -> list of variants, or "all"."""
+    if variant_suites is None:
+        return True
+    if hasattr(variant_suites, "keys"):
+        chosen = variant_suites.get(suite)
+        return chosen == "all" or (chosen is not None and not isinstance(chosen, str) and variant in chosen)
+    return suite in variant_suites
+
+
 def job_overrides(name: str, variants: dict) -> list[str]:
     """The runner overrides of a job: ``method=<name>``, or a variant's overrides from the experiment's ``variants``."""
     return list(variants[name]) if name in variants else [f"method={name}"]
@@ -85,9 +96,7 @@ def main(argv=None) -> int:
         vae_of = {s: compose("config", overrides=[*base_ov[:1], *ov, *base_ov[1:]]).get("vae") for s, ov in
                   suites.items()}
         jobs = plan_jobs(suites, methods, vae_of)
-        variant_suites = base.get("variant_suites")  # the suites that run the variants (default: every suite)
-        if variant_suites is not None:
-            jobs = [(s, m) for s, m in jobs if m not in variants or s in variant_suites]
+        jobs = [(s, m) for s, m in jobs if m not in variants or runs_variant(base.get("variant_suites"), s, m)]
         out_dir = Path(str(base.out_dir)).expanduser().resolve()
         print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods and variants) -> {out_dir}",
               flush=True)

@@ -418,6 +418,14 @@ def test_experiment_grids_cover_what_they_promise():
             vaes = {"photos": None, "mnist": "mnist_kl", "mnist_vit": "mnist_kl", "canvas": None}
             jobs = plan_jobs(demo_c["suites"], attribution.available_methods(), vaes)
             methods = sorted({m for _, m in jobs})
+            from benchmarks.demo import runs_variant
+
+            chosen = demo_c["variant_suites"]
+            assert runs_variant(chosen, "mnist", "ig+sg") and runs_variant(chosen, "photos", "guided_ig+idgi")
+            assert not runs_variant(chosen, "photos", "ig+sg") and not runs_variant(chosen, "mnist_vit", "ig+idgi")
+            assert runs_variant(["photos"], "photos", "ig+sg") and not runs_variant(["photos"], "mnist", "ig+sg")
+            assert runs_variant(None, "canvas", "ig+sg")
+            assert set(chosen["photos"]) <= set(demo_c["variants"])
         else:
             params = raw["hydra"]["sweeper"]["params"]
             methods = params["method"].split(",")
