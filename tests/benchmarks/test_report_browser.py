@@ -105,9 +105,13 @@ def test_check_catches_wrong_numbers_paths_and_errors(report_dir, driver, tmp_pa
     table.loc[row, "mean"] += 0.5
     table.to_csv(bad / "table.csv", index=False)
     (bad / "notes.txt").write_text(f"written in {bad.resolve()}\n")
+    ranking = pd.read_csv(bad / "agreement_ranking.csv")
+    ranking.loc[0, "median_rank"] += 1
+    ranking.to_csv(bad / "agreement_ranking.csv", index=False)
     html = (bad / "report.html").read_text()
     (bad / "report.html").write_text(html.replace("</body>", "<script>undefinedFunction()</script></body>"))
     problems = "\n".join(shot.check(driver, bad))
     assert "diffid.diffid: leaderboard numbers" in problems
+    assert "tiny|tinynet: summary ranking" in problems
     assert "absolute path in notes.txt" in problems
     assert "JavaScript error" in problems and "undefinedFunction" in problems
