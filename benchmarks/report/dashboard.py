@@ -38,7 +38,7 @@ from .names import dataset_order, display_method, display_model, model_order
 PLOTLY_JS = "plotly.min.js"
 BROWSER_DIR = "browser"
 #: the most images per (dataset, model) the browser draws maps for
-MAX_BROWSER_IMAGES = 32
+MAX_BROWSER_IMAGES = 32  # = grids.N_KEPT: the images whose pixels the runner keeps
 #: the most points per curve the browser's curve plot keeps (PIC's 1001-point curves are thinned)
 MAX_CURVE_POINTS = 101
 RUNNER_COLUMNS = ("seconds", "passes_fb", "passes_f")
