@@ -351,9 +351,16 @@ def _json_script(name: str, obj) -> str:
 _SHOWN_TABLES = ("table.md", "comparison.md", "published_comparison.md")
 
 
+#: sub-folders of an experiment that hold no tables
+_NOT_TABLES = ("cache", "store", "figures", "wandb")
+
+
 def _extra_tables(out_dir: Path) -> list[Path]:
-    """The folder's other Markdown tables (metric agreement, and any a tool of the harness writes: ROAR ...)."""
-    return sorted(p for p in out_dir.glob("*.md") if p.name not in _SHOWN_TABLES and p.is_file())
+    """The folder's other Markdown tables, beside ``table.md`` or one folder down (metric agreement, sanity, ROAR's
+    ``roar/roar.md``: any a tool of the harness writes)."""
+    found = [p for p in out_dir.glob("*.md") if p.name not in _SHOWN_TABLES]
+    found += [p for p in out_dir.glob("*/*.md") if p.parent.name not in _NOT_TABLES]
+    return sorted(p for p in found if p.is_file())
 
 
 def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = None,
@@ -421,7 +428,7 @@ def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = No
     if t.layouts:
         body.append("<details><summary>All tables (as in table.md)</summary>" + t.html() + "</details>")
     for md in _extra_tables(out_dir):
-        body.append(f"<details><summary>{html.escape(md.name)}</summary><pre class='md'>"
+        body.append(f"<details><summary>{html.escape(md.relative_to(out_dir).as_posix())}</summary><pre class='md'>"
                     + html.escape(md.read_text(encoding="utf-8")) + "</pre></details>")
     if curve_pngs or other_pngs:
         body.append("<details><summary>Figures: mean curves and attribution grids</summary>")

@@ -73,6 +73,8 @@ def test_report_html_self_contained(tmp_path):
     (tmp_path / "manifest_imagenet.json").write_text('{"name": "imagenet", "ids": ["a", "b"]}')
     figs.attribution_grid(torch.rand(2, 3, 16, 16), {"ig": torch.randn(2, 3, 16, 16)},
                           path=tmp_path / "figures" / "attributions__imagenet__resnet18__ig.png")
+    (tmp_path / "roar").mkdir()
+    (tmp_path / "roar" / "roar.md").write_text("| ROAR | 0.5 |\n")  # a tool's table one folder down
     p = write_report(tmp_path, n_boot=100)
     html = p.read_text()
     assert p.name == "report.html" and html.startswith("<!DOCTYPE html>")
@@ -95,6 +97,7 @@ def test_report_html_self_contained(tmp_path):
                                                                         if i != j]
     # the extra tables of the folder (metric agreement) are in the collapsible tables
     assert "<summary>agreement.md</summary>" in html and "Kendall" in html
+    assert "<summary>roar/roar.md</summary>" in html and "| ROAR | 0.5 |" in html
     want = summary[(summary["model"] == "resnet18") & (summary["column"] == "diffid.diffid")]
     assert board["numbers"][key] == pytest.approx(dict(zip(want["variant"], want["mean"])))
     assert not any(k.endswith(("|seconds", "|passes_fb", "|passes_f")) for k in board["keys"])
