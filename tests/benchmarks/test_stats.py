@@ -47,6 +47,21 @@ def test_bootstrap_is_bca_from_scipy_and_says_when_n_is_too_small():
         bootstrap_ci(x, statistic="mode")
 
 
+def test_wilcoxon_on_few_tied_differences_equals_scipys_permutation_test():
+    """Up to 13 differences the p-value is the exact sign-flip distribution, ties and zeros included:
+    equal to scipy's wilcoxon (a permutation test there) on every case."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    cases = [np.round(rng.normal(0.1, 0.3, int(rng.integers(2, 15))), 1) for _ in range(60)]
+    cases += [np.array([0.1, 0.1, 0.1, -0.1, 0.0, 0.2]), np.array([1.0, 2.0, 3.0])]
+    for d in cases:
+        if np.all(d == 0):
+            continue
+        ref = stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue
+        assert wilcoxon_p(d) == pytest.approx(ref, abs=1e-12), d
+
+
 def test_wilcoxon_shift_and_no_shift():
     rng = np.random.default_rng(1)
     shifted = rng.normal(0.1, 0.05, size=100)
