@@ -118,7 +118,8 @@ def main(argv=None) -> int:
             print(f"roar: {res['trained']} retrainings in {time.perf_counter() - t:.1f}s ({res['skipped']} already "
                   f"done); table in {out_dir / 'roar' / 'roar.md'}", flush=True)
     print("writing tables, figures and report ...", flush=True)
-    for line in finalize(out_dir):
+    logger_cfg = OmegaConf.to_container(base.logger, resolve=True) if base.get("logger") else None
+    for line in finalize(out_dir, logger_cfg):  # logger=wandb: the report's tables and charts as a W&B run too
         print("  " + line)
     from .report.screenshot import take
 

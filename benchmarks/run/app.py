@@ -36,8 +36,9 @@ from .planning import PreflightError, Setup, build, plan, preflight
 log = logging.getLogger("benchmarks.run")
 
 
-def finalize(out_dir) -> list[str]:
-    """Write the tables and the report of ``out_dir`` (if those modules exist). Returns what was written."""
+def finalize(out_dir, logger_cfg: dict[str, Any] | None = None) -> list[str]:
+    """Write the tables and the report of ``out_dir``; with ``logger_cfg`` of W&B (``logger=wandb``), log the same
+    tables and charts as one W&B run of job type report. Returns what was written."""
     from ..report.grids import write_attribution_grids
     from ..report.page import write_report
     from ..report.table import write_tables
@@ -50,7 +51,23 @@ def finalize(out_dir) -> list[str]:
         res = fn(out_dir)
         name = f"{fn.__module__}.{fn.__name__}"
         written.append(f"{name}: {res}" if res is not None else name)
+    if (logger_cfg or {}).get("name") == "wandb":
+        written.append(_report_to_wandb(out_dir, logger_cfg))
     return written
+
+
+def _report_to_wandb(out_dir, logger_cfg: dict[str, Any]) -> str:
+    """The report's tables and charts as one W&B run (:func:`benchmarks.report.wandb_log.report_to_wandb`), with
+    the logger's mode, project, entity, group and tags; fails (results kept) unless ``best_effort``."""
+    from ..report.wandb_log import report_to_wandb, sync_hint
+
+    opts = {k: logger_cfg[k] for k in ("mode", "project", "entity", "group", "tags") if logger_cfg.get(k) is not None}
+    lg = report_to_wandb(out_dir, **opts)
+    if lg.failures and not logger_cfg.get("best_effort"):
+        raise LoggerError(f"W&B did not get the report of {Path(out_dir).name} ({len(lg.failures)} failed call(s); "
+                          f"first: {lg.failures[0]['error']}); the tables are written. Re-log it with "
+                          f"`python -m benchmarks.report {Path(out_dir).name} --wandb`, or set logger.best_effort=true")
+    return "W&B report run" + (f": {sync_hint(lg.saved_to)}" if lg.saved_to is not None else "")
 
 
 class LoggerError(RuntimeError):
@@ -145,7 +162,7 @@ def run(cfg, overrides: Sequence[str] = (), finalize_outputs: bool = True, prefl
     log.info("%s: %d evaluated (%.2f img/s), %d already done, %d re-scored; classifier top-1 accuracy %.3f on "
              "%d images", result.stem, result.evaluated, rate, result.skipped_done, result.rescored, acc, n_acc)
     if finalize_outputs and cfg.get("write_tables", True):
-        for line in finalize(setup.out_dir):
+        for line in finalize(setup.out_dir, cfg.get("logger")):
             log.info("wrote %s", line)
     return result
 
@@ -226,7 +243,8 @@ class SweepCallback(Callback):
         if not out.is_absolute():
             out = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / out
         if (out / "store").is_dir():
-            for line in finalize(out):
+            logger_cfg = OmegaConf.to_container(config.logger, resolve=True) if config.get("logger") else None
+            for line in finalize(out, logger_cfg):
                 log.info("wrote %s", line)
 
 

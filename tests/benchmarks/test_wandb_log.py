@@ -249,3 +249,24 @@ def test_runner_honours_wandb_mode_logs_maps_and_says_how_to_sync(tmp_path, capl
     assert len(images) == 3
     table = read_table(run_dir, "per_image")
     assert len(table) == 6
+
+
+def test_runner_with_wandb_logs_the_report_as_a_run_of_its_own(tmp_path, closed):
+    """``logger=wandb`` on a job that writes its tables: besides the job's run, one run of job type report holds
+    the leaderboard (= table.csv) in the logger's group."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_run import base_overrides, run_inproc, write_conf
+
+    conf = write_conf(tmp_path)
+    out = tmp_path / "out"
+    ov = [o for o in base_overrides(conf, out) if o != "write_tables=false"]
+    run_inproc([*ov, "logger=wandb", "logger.group=grp", "logger.log_maps=0"])
+    runs = offline_runs(tmp_path)
+    assert len(runs) == 2 and {c["group"] for c in closed.values()} == {"grp"}
+    [report_id] = [i for i, c in closed.items() if "baseline" in c["config"]]  # the report run's own config
+    [report] = [r for r in runs if r.name.endswith(report_id)]
+    board, table = read_table(report, "leaderboard"), pd.read_csv(out / "table.csv")
+    np.testing.assert_allclose(board["mean"].astype(float), table["mean"], rtol=1e-12, equal_nan=True)
