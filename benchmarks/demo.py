@@ -13,7 +13,10 @@ figures and report into ``results/demo/`` and prints where they are and the main
 The full grid ends with ROAR with retraining on MNIST (experiment=roar_mnist, reduced: minutes on a CPU) into
 ``results/demo/roar/`` (roar.md, roar.csv, roar.png); ``--no-roar`` skips it, ``--roar`` adds it to a partial run.
 
-Jobs run one after another in this process (Hydra's Compose API); a re-run skips what the store already holds.
+Jobs run in ``--workers`` processes side by side (default: one per CPU core, at most 4, each with its share of the
+cores' threads: the metrics' loops are mostly single-threaded, so two jobs on two cores take about half the time of
+one after another); ``--workers 1`` runs them one after another in this process. Every job is composed with Hydra's
+Compose API and writes its own store file; a re-run skips what the store already holds.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def plan_jobs(suites: dict, methods: list[str], vae_of_suite: dict) -> list[tuple[str, str]]:
@@ -54,6 +58,81 @@ def job_overrides(name: str, variants: dict) -> list[str]:
     return list(variants[name]) if name in variants else [f"method={name}"]
 
 
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_job(overrides: list[str]) -> tuple[int, int]:
+    """One runner job from its overrides (in a worker process, or in this one): (evaluated, already done)."""
+    from hydra import compose, initialize_config_dir
+
+    from .run import CONFIG_DIR, run
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="demo"):
+        cfg = compose("config", overrides=overrides)
+    res = run(cfg, overrides=overrides, finalize_outputs=False)
+    return res.evaluated, res.skipped_done
+
+
+def run_roar_step(overrides: list[str]) -> dict:
+    """ROAR with retraining on MNIST (experiment=roar_mnist) from its overrides."""
+    from hydra import compose, initialize_config_dir
+
+    from .roar import run_roar
+    from .run import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="demo"):
+        cfg = compose("config", overrides=overrides)
+    return run_roar(cfg, echo=lambda msg: print(msg, flush=True))
+
+
+def run_all(tasks: list[tuple[str, Any, list[str]]], workers: int) -> None:
+    """Run (label, function, overrides) tasks, ``workers`` at a time in spawned processes (or here, one after
+    another, for 1), printing a line as each starts (in this process only) and ends; the first failure stops the
+    rest and is raised."""
+    def done(k, label, fn, value, seconds):
+        if fn is run_job:
+            print(f"[{k}/{len(tasks)}] {label}: {value[0]} images in {seconds:.1f}s ({value[1]} already done)",
+                  flush=True)
+        else:
+            print(f"[{k}/{len(tasks)}] {label}: {value['trained']} retrainings in {seconds:.1f}s ({value['skipped']} "
+                  f"already done)", flush=True)
+
+    if workers <= 1:
+        for k, (label, fn, ov) in enumerate(tasks, 1):
+            print(f"[{k}/{len(tasks)}] {label}", flush=True)
+            t = time.perf_counter()
+            done(k, label, fn, fn(ov), time.perf_counter() - t)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                               initargs=(threads,))
+    started, pending = {}, {}
+    try:
+        for k, (label, fn, ov) in enumerate(tasks, 1):
+            fut = pool.submit(fn, ov)
+            started[fut], pending[fut] = (k, label, fn, time.perf_counter()), None
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                pending.pop(fut)
+                k, label, fn, t = started[fut]
+                done(k, label, fn, fut.result(), time.perf_counter() - t)  # raises the job's error
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("overrides", nargs="*", help="runner overrides (key=value) applied to every job")
@@ -64,6 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--roar", action=argparse.BooleanOptionalAction, default=None,
                     help="also run ROAR with retraining on MNIST (experiment=roar_mnist, into <out_dir>/roar; default: "
                          "only when neither --suites nor --methods is given)")
+    ap.add_argument("--workers", type=int, default=default_workers(),
+                    help="jobs run side by side, each in its own process (default: one per CPU core, at most 4)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo needs no network: fail rather than reach for a hub
 
@@ -72,7 +153,7 @@ def main(argv=None) -> int:
 
     import attribution
 
-    from .run import CONFIG_DIR, finalize, run
+    from .run import CONFIG_DIR, finalize
 
     t0 = time.perf_counter()
     base_ov = [f"experiment={args.experiment}", *args.overrides]
@@ -98,25 +179,18 @@ def main(argv=None) -> int:
         jobs = plan_jobs(suites, methods, vae_of)
         jobs = [(s, m) for s, m in jobs if m not in variants or runs_variant(base.get("variant_suites"), s, m)]
         out_dir = Path(str(base.out_dir)).expanduser().resolve()
-        print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods and variants) -> {out_dir}",
-              flush=True)
-        for k, (suite, m) in enumerate(jobs, 1):
-            ov = [base_ov[0], *suites[suite], *job_overrides(m, variants), f"out_dir={out_dir}", *base_ov[1:]]
-            cfg = compose("config", overrides=ov)
-            t = time.perf_counter()
-            print(f"[{k}/{len(jobs)}] {suite} / {m}", flush=True)
-            res = run(cfg, overrides=ov, finalize_outputs=False)
-            print(f"[{k}/{len(jobs)}] {suite} / {m}: {res.evaluated} images in {time.perf_counter() - t:.1f}s"
-                  f" ({res.skipped_done} already done)", flush=True)
-        if args.roar if args.roar is not None else not (args.methods or args.suites):
-            from .roar import run_roar
-
-            t = time.perf_counter()
-            keep = [o for o in args.overrides if o.split("=", 1)[0].split(".")[0] in ("device", "seed", "logger")]
-            res = run_roar(compose("config", overrides=["experiment=roar_mnist", f"out_dir={out_dir}", *keep]),
-                           echo=lambda msg: print(msg, flush=True))
-            print(f"roar: {res['trained']} retrainings in {time.perf_counter() - t:.1f}s ({res['skipped']} already "
-                  f"done); table in {out_dir / 'roar' / 'roar.md'}", flush=True)
+    workers = max(1, args.workers)
+    quiet = [] if workers == 1 or any(o.startswith("progress=") for o in args.overrides) else ["progress=false"]
+    tasks = [(f"{suite} / {m}", run_job, [base_ov[0], *suites[suite], *job_overrides(m, variants),
+                                          f"out_dir={out_dir}", *quiet, *base_ov[1:]]) for suite, m in jobs]
+    if args.roar if args.roar is not None else not (args.methods or args.suites):
+        keep = [o for o in args.overrides if o.split("=", 1)[0].split(".")[0] in ("device", "seed", "logger")]
+        # first, so that its retrainings run beside the jobs rather than after them
+        tasks.insert(0, ("roar (experiment=roar_mnist)", run_roar_step,
+                         ["experiment=roar_mnist", f"out_dir={out_dir}", *keep]))
+    print(f"demo: {len(jobs)} jobs ({', '.join(suites)} x {len(methods)} methods and variants)"
+          f"{' + ROAR' if len(tasks) > len(jobs) else ''} -> {out_dir}, {workers} at a time", flush=True)
+    run_all(tasks, workers)
     print("writing tables, figures and report ...", flush=True)
     logger_cfg = OmegaConf.to_container(base.logger, resolve=True) if base.get("logger") else None
     for line in finalize(out_dir, logger_cfg):  # logger=wandb: the report's tables and charts as a W&B run too
