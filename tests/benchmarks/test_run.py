@@ -511,3 +511,21 @@ def test_rows_keep_their_configs_and_labels_name_the_keys_two_configs_differ_in(
     text = (out / "table.md").read_text()
     assert "IG [baseline=mean, n_steps=4]" in text and "IG [baseline=black, n_steps=6]" in text
     assert "IG [baseline=mean, n_steps=4]" in (out / "comparison.md").read_text()
+
+
+def test_demo_workers_run_jobs_side_by_side_with_the_same_rows_as_one_after_another(tmp_path, capsys):
+    """benchmarks.demo's task runner: two jobs in two spawned worker processes write the rows that the same jobs
+    one after another in this process write."""
+    from benchmarks.demo import run_all, run_job
+
+    conf = write_conf(tmp_path)
+    stores = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        tasks = [(m, run_job, [*base_overrides(conf, out, f"method={m}")]) for m in ("t_ig", "t_gi")]
+        run_all(tasks, workers)
+        stores[workers] = load_store(out).sort_values(["method", "image_id"]).reset_index(drop=True)
+    said = capsys.readouterr().out
+    assert said.count("images in") == 4 and "[2/2] t_gi: 6 images" in said
+    cols = ["method", "image_id", "status", "completeness.completeness_error"]
+    pd.testing.assert_frame_equal(stores[1][cols], stores[2][cols], rtol=1e-6)
