@@ -68,35 +68,39 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_job(overrides: list[str]) -> tuple[int, int]:
-    """One runner job from its overrides (in a worker process, or in this one): (evaluated, already done)."""
+def run_job(overrides: list[str]) -> tuple[tuple[int, int], float]:
+    """One runner job from its overrides (in a worker process, or in this one): ((evaluated, already done),
+    seconds)."""
     from hydra import compose, initialize_config_dir
 
     from .run import CONFIG_DIR, run
 
+    t = time.perf_counter()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="demo"):
         cfg = compose("config", overrides=overrides)
     res = run(cfg, overrides=overrides, finalize_outputs=False)
-    return res.evaluated, res.skipped_done
+    return (res.evaluated, res.skipped_done), time.perf_counter() - t
 
 
-def run_roar_step(overrides: list[str]) -> dict:
-    """ROAR with retraining on MNIST (experiment=roar_mnist) from its overrides."""
+def run_roar_step(overrides: list[str]) -> tuple[dict, float]:
+    """ROAR with retraining on MNIST (experiment=roar_mnist) from its overrides: (its counts, seconds)."""
     from hydra import compose, initialize_config_dir
 
     from .roar import run_roar
     from .run import CONFIG_DIR
 
+    t = time.perf_counter()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None, job_name="demo"):
         cfg = compose("config", overrides=overrides)
-    return run_roar(cfg, echo=lambda msg: print(msg, flush=True))
+    return run_roar(cfg, echo=lambda msg: print(msg, flush=True)), time.perf_counter() - t
 
 
 def run_all(tasks: list[tuple[str, Any, list[str]]], workers: int) -> None:
     """Run (label, function, overrides) tasks, ``workers`` at a time in spawned processes (or here, one after
     another, for 1), printing a line as each starts (in this process only) and ends; the first failure stops the
     rest and is raised."""
-    def done(k, label, fn, value, seconds):
+    def done(k, label, fn, result):
+        value, seconds = result
         if fn is run_job:
             print(f"[{k}/{len(tasks)}] {label}: {value[0]} images in {seconds:.1f}s ({value[1]} already done)",
                   flush=True)
@@ -107,8 +111,7 @@ def run_all(tasks: list[tuple[str, Any, list[str]]], workers: int) -> None:
     if workers <= 1:
         for k, (label, fn, ov) in enumerate(tasks, 1):
             print(f"[{k}/{len(tasks)}] {label}", flush=True)
-            t = time.perf_counter()
-            done(k, label, fn, fn(ov), time.perf_counter() - t)
+            done(k, label, fn, fn(ov))
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -120,13 +123,13 @@ def run_all(tasks: list[tuple[str, Any, list[str]]], workers: int) -> None:
     try:
         for k, (label, fn, ov) in enumerate(tasks, 1):
             fut = pool.submit(fn, ov)
-            started[fut], pending[fut] = (k, label, fn, time.perf_counter()), None
+            started[fut], pending[fut] = (k, label, fn), None
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
                 pending.pop(fut)
-                k, label, fn, t = started[fut]
-                done(k, label, fn, fut.result(), time.perf_counter() - t)  # raises the job's error
+                k, label, fn = started[fut]
+                done(k, label, fn, fut.result())  # raises the job's error
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
