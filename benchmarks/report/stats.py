@@ -141,15 +141,20 @@ def paired_values(df: pd.DataFrame, column: str, a: str, b: str, unit: str = "va
 
     ``df`` holds the rows of one (dataset, model). Returns a frame with columns ``id, a, b`` sorted by id.
     """
-    def side(name):
-        s = df[(df[unit] == name)]
-        if "status" in s.columns:
-            s = s[s["status"] == "ok"]
-        s = s[[id_col, column]].dropna()
-        s = s[np.isfinite(s[column].astype(float))]
-        return s.drop_duplicates(id_col, keep="last").set_index(id_col)[column].astype(float)
+    return _join(_scored(df[df[unit] == a], column, id_col), _scored(df[df[unit] == b], column, id_col), id_col)
 
-    va, vb = side(a), side(b)
+
+def _scored(rows: pd.DataFrame, column: str, id_col: str = "image_id") -> pd.Series:
+    """The finite values of ``column`` of one unit's rows with status ok, by id (the last row of an id)."""
+    s = rows
+    if "status" in s.columns:
+        s = s[s["status"] == "ok"]
+    s = s[[id_col, column]].dropna()
+    s = s[np.isfinite(s[column].astype(float))]
+    return s.drop_duplicates(id_col, keep="last").set_index(id_col)[column].astype(float)
+
+
+def _join(va: pd.Series, vb: pd.Series, id_col: str = "image_id") -> pd.DataFrame:
     j = pd.concat({"a": va, "b": vb}, axis=1, join="inner").sort_index()
     return j.reset_index().rename(columns={id_col: "id"})
 
@@ -183,12 +188,14 @@ def paired_comparisons(df: pd.DataFrame, metrics: Iterable[tuple], baseline: str
             continue
         others = [u for u in units if u != anchor]
         pairs = [(u, anchor) for u in others] if baseline is not None else [(anchor, u) for u in others]
+        by_unit = dict(tuple(g.groupby(unit, sort=False)))  # split once: each unit's values are read once per column
         for label, column, direction in metrics:
             if column not in g.columns:
                 continue
             fam = []
+            scored = {u: _scored(by_unit[u], column) for u in units}
             for m, b in pairs:
-                pv = paired_values(g, column, m, b, unit=unit)
+                pv = _join(scored[m], scored[b])
                 d = (pv["a"] - pv["b"]).to_numpy()
                 if not len(d):  # no image both scored: nothing to compare (no row of NaNs)
                     continue
