@@ -366,17 +366,18 @@ def _extra_tables(out_dir: Path) -> list[Path]:
 def write_report(out_dir, df: pd.DataFrame | None = None, title: str | None = None,
                  metric_sets: Sequence[str] | None = None, baseline: str | None = "ig",
                  new_method: str | None = None, n_boot: int = tab.N_BOOT, seed: int = tab.SEED,
-                 embed: bool = False, curves: bool = True, browser: bool = True) -> Path:
+                 embed: bool = False, curves: bool = True, browser: bool = True, tables=None) -> Path:
     """Write ``<out_dir>/report.html`` (and the tables, curve figures, browser maps and ``plotly.min.js`` it uses);
     returns its path. The folder is self-contained: it opens offline, PNGs are referenced relatively (``embed``
-    puts them into the page as base64 instead) and no file names a path of the machine that wrote it."""
+    puts them into the page as base64 instead) and no file names a path of the machine that wrote it. ``tables``:
+    the :func:`benchmarks.report.table.build_tables` of ``df`` with these settings, where the caller has them."""
     from . import dashboard as dash
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if df is None:
         df = tab.load_results(out_dir)
-    t = tab.build_tables(df, metric_sets, baseline, new_method, n_boot, seed)
+    t = tables if tables is not None else tab.build_tables(df, metric_sets, baseline, new_method, n_boot, seed)
     tab.write_bundle(t, out_dir)
     fig_dir = out_dir / "figures"
     if curves and df is not None and not df.empty:

@@ -39,18 +39,22 @@ log = logging.getLogger("benchmarks.run")
 def finalize(out_dir, logger_cfg: dict[str, Any] | None = None) -> list[str]:
     """Write the tables and the report of ``out_dir``; with ``logger_cfg`` of W&B (``logger=wandb``), log the same
     tables and charts as one W&B run of job type report. Returns what was written."""
+    import warnings
+
     from ..report.grids import write_attribution_grids
     from ..report.page import write_report
-    from ..report.table import write_tables
+    from ..report.table import build_tables, load_results, write_bundle
 
     written = []
     grids = write_attribution_grids(out_dir)  # before the report, which embeds every PNG in figures/
     if grids:
         written.append(f"benchmarks.report.grids.write_attribution_grids: {[str(g) for g in grids]}")
-    for fn in (write_tables, write_report):
-        res = fn(out_dir)
-        name = f"{fn.__module__}.{fn.__name__}"
-        written.append(f"{name}: {res}" if res is not None else name)
+    df = load_results(out_dir)
+    tables = build_tables(df)  # once, for the table files and the report
+    for note in tables.notes:
+        warnings.warn(note, stacklevel=2)
+    written.append(f"benchmarks.report.table.write_tables: {write_bundle(tables, out_dir)}")
+    written.append(f"benchmarks.report.page.write_report: {write_report(out_dir, df=df, tables=tables)}")
     if (logger_cfg or {}).get("name") == "wandb":
         written.append(_report_to_wandb(out_dir, logger_cfg))
     return written
