@@ -121,21 +121,23 @@ def blur_map(attr: torch.Tensor, sigma: float) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------------------
 # Retraining
 # ------------------------------------------------------------------------------------------------------------
-def _recalibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch: int) -> None:
-    """Exact averages over ``x`` as the BatchNorm running statistics (short schedules leave them behind)."""
+def recalibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch: int = 250) -> None:
+    """Recompute the BatchNorm running statistics as exact averages over ``x`` (the un-augmented training images)
+    with the final weights, then switch to eval mode. Short schedules otherwise leave the running averages behind
+    the weights (eval accuracy far below train-mode accuracy)."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for xb in x.split(batch):
-            model(xb)
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
+    if bns:
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        model.train()
+        with torch.no_grad():
+            for xb in x.split(batch):
+                model(xb)
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+    model.eval()
 
 
 @torch.no_grad()
@@ -202,7 +204,7 @@ def fit(factory: Callable[[], torch.nn.Module], x: torch.Tensor, y: torch.Tensor
                 sched.step()
         if x_val is not None and y_val is not None:
             if recalibrate_bn and keep_best:  # the kept weights come with exact statistics
-                _recalibrate_batchnorm(model, x, max(batch_size, 256))
+                recalibrate_batchnorm(model, x, max(batch_size, 256))
             history.append(float(correct(model, x_val, y_val).float().mean()))
             if keep_best and history[-1] >= max(history):
                 best = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -211,10 +213,10 @@ def fit(factory: Callable[[], torch.nn.Module], x: torch.Tensor, y: torch.Tensor
     if keep_best and history:
         model.load_state_dict(best)
     elif recalibrate_bn:
-        _recalibrate_batchnorm(model, x, max(batch_size, 256))
+        recalibrate_batchnorm(model, x, max(batch_size, 256))
     model.eval()
     return model, history
 
 
 __all__ = ["FILLS", "n_removed", "pixel_saliency", "tie_order", "removal_order", "removal_mask", "remove_top",
-           "channel_means", "blur_map", "fit", "predict", "correct"]
+           "channel_means", "blur_map", "recalibrate_batchnorm", "fit", "predict", "correct"]

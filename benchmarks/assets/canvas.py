@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from attribution.errors import ConfigError
+from attribution.roar import recalibrate_batchnorm
 
 from . import embedded as E
 
@@ -166,7 +167,7 @@ def train_canvas_classifier(out: Path, data_dir, epochs: int = 6, train_size: in
             loss.backward()
             opt.step()
             sched.step()
-        E._recalibrate_batchnorm(model, (x_tr - mean) / std)
+        recalibrate_batchnorm(model, (x_tr - mean) / std)
         with torch.no_grad():
             pred = torch.cat([model((xb - mean) / std).argmax(1) for xb in x_te.split(250)])
     acc = float((pred == y_te).float().mean())

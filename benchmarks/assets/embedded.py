@@ -31,7 +31,6 @@ workers share one build.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import importlib.util
 import json
@@ -49,6 +48,9 @@ import numpy as np
 import torch
 
 from attribution.errors import ConfigError
+from attribution.roar import recalibrate_batchnorm
+
+from ..io.locks import locked
 
 ASSET_VERSION = {"photos": 1, "efficientnet_lite0": 1, "mnist_data": 2, "mnist_classifier": 2, "mnist_vae": 2,
                  "mnist_vit": 1}
@@ -101,17 +103,6 @@ def budget() -> str:
     return b
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def _asset_folder(asset: str, quick: bool) -> str:
     return f"{asset}-v{ASSET_VERSION[asset]}" + ("-quick" if quick else "")
 
@@ -124,7 +115,7 @@ def build_asset(asset: str, builder: Callable[[Path], None], quick: bool = False
     done = final / ".complete"
     if done.is_file():
         return final
-    with _locked(root / f".{final.name}.lock"):
+    with locked(root / f".{final.name}.lock"):
         if done.is_file():
             return final
         tmp = root / f".{final.name}.tmp-{os.getpid()}"
@@ -425,7 +416,7 @@ def train_mnist_classifier(out: Path, data_dir, epochs: int = 8, train_size: int
             loss.backward()
             opt.step()
             sched.step()
-        _recalibrate_batchnorm(model, (x_tr - mean) / std)
+        recalibrate_batchnorm(model, (x_tr - mean) / std)
         with torch.no_grad():
             pred = torch.cat([model((xb - mean) / std).argmax(1) for xb in x_te.split(250)])
     acc = float((pred == y_te).float().mean())
@@ -439,24 +430,6 @@ def train_mnist_classifier(out: Path, data_dir, epochs: int = 8, train_size: int
                 "test_accuracy": acc}, out / "model.pth")
     _write_json(out / "attribution_meta.json", meta)
     return meta
-
-
-def _recalibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch: int = 250) -> None:
-    """Recompute the BatchNorm running statistics as exact averages over ``x`` (the un-augmented training images)
-    with the final weights, then switch to eval mode. Short schedules otherwise leave the running averages behind
-    the weights (eval accuracy far below train-mode accuracy)."""
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    with torch.no_grad():
-        for xb in x.split(batch):
-            model(xb)
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-    model.eval()
 
 
 def _random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:

@@ -122,18 +122,10 @@ class RoarCallback(Callback):
     """Hydra callback of the ROAR experiments: the ROAR tables once every job of a multirun ended."""
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        import os
-        from pathlib import Path
+        from ..run.app import sweep_out_dir
 
-        from omegaconf import OmegaConf
-
-        out = OmegaConf.select(config, "out_dir")
-        if out is None:
-            return
-        out = Path(str(out)).expanduser()
-        if not out.is_absolute():
-            out = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / out
-        if (out / "roar" / "store").is_dir():
+        out = sweep_out_dir(config)
+        if out is not None and (out / "roar" / "store").is_dir():
             from ..report.roar import write_roar_tables
 
             for path in write_roar_tables(out / "roar") or []:

@@ -11,8 +11,6 @@ Concurrent jobs (a SLURM array) share stages 1 and 2 through file locks: one com
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import time
@@ -22,22 +20,11 @@ from typing import Any
 import torch
 
 from ..io import provenance
+from ..io.locks import locked
 from ..io.store import ShardWriter, atomic_write, load_store, run_stem
 from . import plan as P
 
 log = logging.getLogger("benchmarks.roar")
-
-
-@contextlib.contextmanager
-def locked(path: Path):
-    """An exclusive advisory lock on ``path`` for the block (released by the OS if the process dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _save(path: Path, obj) -> None:

@@ -221,6 +221,19 @@ except ImportError:  # pragma: no cover
     Callback = object
 
 
+def sweep_out_dir(config) -> Path | None:
+    """A multirun's ``out_dir``, resolved against the folder the command was started in (None where unset)."""
+    from omegaconf import OmegaConf
+
+    out = OmegaConf.select(config, "out_dir")
+    if out is None:
+        return None
+    out = Path(str(out)).expanduser()
+    if not out.is_absolute():
+        out = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / out
+    return out
+
+
 class SweepCallback(Callback):
     """Hydra callback (configs/config.yaml): ``preflight`` before a multirun starts its jobs, and the tables and
     report of ``out_dir`` once they all ended."""
@@ -240,13 +253,8 @@ class SweepCallback(Callback):
             return
         from omegaconf import OmegaConf
 
-        out = OmegaConf.select(config, "out_dir")
-        if out is None:
-            return
-        out = Path(str(out)).expanduser()
-        if not out.is_absolute():
-            out = Path(OmegaConf.select(config, "hydra.runtime.cwd") or os.getcwd()) / out
-        if (out / "store").is_dir():
+        out = sweep_out_dir(config)
+        if out is not None and (out / "store").is_dir():
             logger_cfg = OmegaConf.to_container(config.logger, resolve=True) if config.get("logger") else None
             for line in finalize(out, logger_cfg):
                 log.info("wrote %s", line)
